@@ -1,0 +1,1 @@
+"""Segmenters behind one interface, and the embedding cache. No Qt here."""

@@ -1,0 +1,1 @@
+"""Reading and writing user data: images, COCO files, project autosave. No Qt here."""

@@ -1,0 +1,1 @@
+"""Pure-Python annotation model: document, undo, prompts, geometry. No Qt here."""
