@@ -160,16 +160,20 @@ class GrabCutSegmenter:
             return []
         region = _Region.choose(enc, prompts)
         scored: list[tuple[float, str, np.ndarray]] = []
-        retries = RETRY_SEEDS if prompts.box is not None else ()
-        for seed, object_radius in (*RUNS, *((seed, 0.0) for seed in retries)):
-            if seed in retries and max((item[0] for item in scored), default=0) >= RETRY_BELOW:
-                break
+
+        def run(seed: int, object_radius: float) -> None:
             labels = region.grabcut(prompts, seed, object_radius)
-            if labels is None:
-                continue
-            foreground = labels % 2 == 1  # GC_FGD = 1 and GC_PR_FGD = 3
-            for name, mask in _variants(foreground, region, prompts):
-                scored.append((_score(region, mask, prompts), name, mask))
+            if labels is not None:
+                foreground = labels % 2 == 1  # GC_FGD = 1 and GC_PR_FGD = 3
+                for name, mask in _variants(foreground, region, prompts):
+                    scored.append((_score(region, mask, prompts), name, mask))
+
+        for seed, object_radius in RUNS:
+            run(seed, object_radius)
+        for seed in RETRY_SEEDS if prompts.box is not None else ():
+            if max((item[0] for item in scored), default=0.0) >= RETRY_BELOW:
+                break
+            run(seed, 0.0)  # the object radius is used only without a box
         scored.sort(key=lambda item: -item[0])  # stable: ties keep run and variant order
         kept = _distinct(scored)[: MAX_CANDIDATES if multimask else 1]
         return [

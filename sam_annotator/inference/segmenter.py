@@ -129,7 +129,8 @@ class PromptSet:
     XYXY or ``None``; ``mask_input`` is the 1x256x256 float32 low-res logits of the
     candidate the user chose last (engines whose ``mask_input_supported`` is false ignore
     it). Inputs are validated and normalised (floats, ints, a read-only float32 copy of
-    ``mask_input``); bad input raises ``ValueError``. Two prompt sets are equal when all
+    ``mask_input``: copy it before ``torch.as_tensor``, which warns on read-only arrays);
+    bad input raises ``ValueError``. Two prompt sets are equal when all
     four fields are equal (``mask_input`` compared by value).
     """
 
@@ -223,8 +224,9 @@ class PromptSet:
 class Candidate:
     """One proposed mask for the current prompts.
 
-    - ``score``: SAM's predicted IoU; other engines give their own estimate in [0, 1]
-      (see the engine's docs). Higher is better; ``decode`` sorts by it, best first.
+    - ``score``: SAM's predicted IoU (about 0..1, not clipped); other engines give their
+      own estimate in [0, 1] (see the engine's docs). Higher is better; ``decode`` sorts
+      by it, best first.
     - ``low_res_logits``: 256x256 float32 logits to feed back as the next
       ``PromptSet.mask_input``, or None when the engine has none.
     - ``index``: which raw output this is: 0..2 for SAM's multimask outputs,
@@ -288,7 +290,9 @@ class Segmenter(Protocol):
         """Candidates for ``prompts``, best first; ``[]`` when prompts define no object.
 
         ``multimask=True`` asks for the engine's several alternatives (SAM: 3 outputs);
-        ``False`` for its single best answer (SAM: 1 output, index 3).
+        ``False`` for its single best answer (SAM: 1 output, index 3). A caller that asks
+        for both and merges them should drop duplicate masks: an engine's single answer
+        may equal one of its alternatives (GrabCut's always does).
         """
         ...
 
