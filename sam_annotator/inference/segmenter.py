@@ -269,6 +269,8 @@ class Segmenter(Protocol):
     - ``name``: shown in the status bar, e.g. "SAM vit_b" or "GrabCut (classical, no model)".
     - ``model_id``: stable string identifying the model and its weights, for cache keys.
     - ``mask_input_supported``: whether ``decode`` uses ``PromptSet.mask_input``.
+    - ``distinct_single_output``: whether ``decode(multimask=False)`` gives an answer of
+      its own (SAM's single-mask output token) rather than one of the alternatives.
     """
 
     @property
@@ -280,6 +282,9 @@ class Segmenter(Protocol):
     @property
     def mask_input_supported(self) -> bool: ...
 
+    @property
+    def distinct_single_output(self) -> bool: ...
+
     def encode(self, image: np.ndarray) -> EncodedImage:
         """Prepare one HxWx3 uint8 RGB image (slow; worker thread)."""
         ...
@@ -290,9 +295,9 @@ class Segmenter(Protocol):
         """Candidates for ``prompts``, best first; ``[]`` when prompts define no object.
 
         ``multimask=True`` asks for the engine's several alternatives (SAM: 3 outputs);
-        ``False`` for its single best answer (SAM: 1 output, index 3). A caller that asks
-        for both and merges them should drop duplicate masks: an engine's single answer
-        may equal one of its alternatives (GrabCut's always does).
+        ``False`` for its single best answer (SAM: 1 output, index 3). Where
+        ``distinct_single_output`` is false the single answer is one of the alternatives
+        (GrabCut's best one), so a caller merging both lists asks only for the first.
         """
         ...
 

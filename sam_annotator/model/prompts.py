@@ -49,7 +49,7 @@ def decode_request(
     if not segmenter.mask_input_supported and prompts.mask_input is not None:
         prompts = prompts.with_mask_input(None)
     candidates = list(segmenter.decode(encoded, prompts, multimask=True))
-    if request.with_single:
+    if request.with_single and segmenter.distinct_single_output:
         candidates += segmenter.decode(encoded, prompts, multimask=False)
     candidates.sort(key=lambda c: c.score, reverse=True)
     return candidates

@@ -74,6 +74,7 @@ def test_it_is_a_segmenter(segmenter: GrabCutSegmenter, dog: GrabCutEncoding) ->
     assert isinstance(dog, EncodedImage)
     assert segmenter.name == "GrabCut (classical, no model)"
     assert not segmenter.mask_input_supported
+    assert not segmenter.distinct_single_output  # its single answer is its best alternative
     assert dog.original_size == (534, 800)
     assert dog.model_id == segmenter.model_id
     assert max(dog.image.shape[:2]) == 640  # the downscaled working copy

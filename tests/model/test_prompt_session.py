@@ -102,6 +102,7 @@ class _FakeSegmenter:
     name = "fake"
     model_id = "fake"
     mask_input_supported = False
+    distinct_single_output = True
 
     def __init__(self) -> None:
         self.calls: list[tuple[PromptSet, bool]] = []
@@ -125,3 +126,13 @@ def test_decode_request_merges_single_output_and_ranks_by_score() -> None:
     assert [multimask for _, multimask in segmenter.calls] == [True, False]
     # An engine that cannot use mask_input never receives it.
     assert all(prompts.mask_input is None for prompts, _ in segmenter.calls)
+
+
+def test_decode_request_skips_a_single_output_that_repeats_an_alternative() -> None:
+    segmenter = _FakeSegmenter()
+    segmenter.distinct_single_output = False
+    request = PromptSession().set_box((0, 0, 10, 10))
+    assert request.with_single
+    result = decode_request(segmenter, object(), request)
+    assert [c.score for c in result] == [0.9, 0.5, 0.1]
+    assert [multimask for _, multimask in segmenter.calls] == [True]
