@@ -132,6 +132,8 @@ def _check_header(path: Path) -> bool:
     """Reject files that are not torch.save output; return whether it is the zip format."""
     with path.open("rb") as file:
         header = file.read(len(_LEGACY_MAGIC))
+    if not header:
+        raise TruncatedCheckpointError(f"{path} is empty (0 bytes): an interrupted download?")
     if header.startswith(_ZIP_MAGIC):
         if not zipfile.is_zipfile(path):
             raise TruncatedCheckpointError(
@@ -149,7 +151,7 @@ def _check_header(path: Path) -> bool:
         return True
     if header.startswith(_LEGACY_MAGIC):
         return False
-    if len(header) < len(_LEGACY_MAGIC) and _LEGACY_MAGIC.startswith(header) and header:
+    if len(header) < len(_LEGACY_MAGIC) and _LEGACY_MAGIC.startswith(header):
         raise TruncatedCheckpointError(f"{path} ends early (truncated download or copy?)")
     raise NotACheckpointError(
         f"{path} is not a PyTorch checkpoint (expected a .pth file written by torch.save)"
@@ -159,7 +161,7 @@ def _check_header(path: Path) -> bool:
 def _unpickling_error(path: Path, error: pickle.UnpicklingError) -> CheckpointError:
     text = str(error)
     if "Weights only load failed" in text:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        found = re.search(r"GLOBAL ([\w.]+)", text)
         what = f" (it asks for {found.group(1)})" if found else ""
         return UnsafeCheckpointError(
             f"{path} holds pickled objects other than tensors{what}; such a file can run "
