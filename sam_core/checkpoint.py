@@ -112,7 +112,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise NotACheckpointError(f"{path} is not a file")
     is_zip = _check_header(path)
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
+        loaded = _torch_load(path, memory_map=is_zip)
     except pickle.UnpicklingError as error:
         raise _unpickling_error(path, error) from None
     except (EOFError, struct.error) as error:
@@ -126,6 +126,18 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             ) from None
         raise NotACheckpointError(f"{path} could not be read as a checkpoint: {error}") from None
     return _as_state_dict(loaded, path)
+
+
+def _torch_load(path: Path, memory_map: bool) -> object:
+    """``torch.load`` with ``weights_only=True``. Zip checkpoints are memory-mapped, so a
+    2.5 GB file is not held in RAM twice while copied into a model; should mapping fail,
+    the file is read normally."""
+    if memory_map:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:
+            pass
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _check_header(path: Path) -> bool:

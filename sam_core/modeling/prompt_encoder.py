@@ -82,12 +82,17 @@ class PromptEncoder(nn.Module):
             points = torch.cat([points, padding_point], dim=1)
             labels = torch.cat([labels, padding_label], dim=1)
         embedding = self.pe_layer.forward_with_coords(points, self.input_image_size)
-        is_padding = labels == PADDING_LABEL
-        embedding[is_padding] = 0.0
-        embedding[is_padding] += self.not_a_point_embed.weight
-        embedding[labels == NEGATIVE_LABEL] += self.point_embeddings[0].weight
-        embedding[labels == POSITIVE_LABEL] += self.point_embeddings[1].weight
-        return embedding
+        # Padding points get only the "not a point" embedding; labelled points add
+        # their label's embedding to the positional encoding. (torch.where rather than
+        # boolean indexing: same values, no data-dependent shapes.)
+        labels = labels.unsqueeze(-1)
+        embedding = torch.where(labels == PADDING_LABEL, self.not_a_point_embed.weight, embedding)
+        embedding = torch.where(
+            labels == NEGATIVE_LABEL, embedding + self.point_embeddings[0].weight, embedding
+        )
+        return torch.where(
+            labels == POSITIVE_LABEL, embedding + self.point_embeddings[1].weight, embedding
+        )
 
     def _embed_boxes(self, boxes: torch.Tensor) -> torch.Tensor:
         """``Bx4`` XYXY boxes (input-frame pixels) -> ``Bx2xembed_dim`` corner embeddings."""

@@ -328,3 +328,31 @@ def test_model_id_follows_the_weights(tiny_state_dict, tiny_model):
         ghost = build_sam_vit_tiny_test()
     with pytest.raises(ValueError, match="meta"):
         model_id(ghost)
+
+
+def test_pipeline_creates_no_tensor_on_a_fixed_device():
+    """Everything runs on the model's device: on ``meta`` a tensor created on the CPU
+    by mistake would fail to combine with the model's (a stand-in for CUDA here)."""
+    with torch.device("meta"):
+        model = build_sam_vit_tiny_test()
+    predictor = SamPredictor(model)
+    assert predictor.device == torch.device("meta")
+    predictor.set_image(IMAGE)
+    assert predictor.features.device.type == "meta"
+    coords = torch.zeros(2, 3, 2, device="meta")
+    labels = torch.ones(2, 3, dtype=torch.int, device="meta")
+    for kwargs in (
+        {},
+        {"boxes": torch.zeros(2, 4, device="meta")},
+        {"mask_input": torch.zeros(2, 1, 256, 256, device="meta")},
+    ):
+        masks, iou, low_res = predictor.predict_torch(coords, labels, **kwargs)
+        assert masks.device.type == "meta" and masks.shape == (2, 3, 150, 230)
+        assert iou.shape == (2, 3) and low_res.shape == (2, 3, 256, 256)
+    record = {
+        "image": torch.zeros(3, 1024, 683, device="meta"),
+        "original_size": (300, 200),
+        "boxes": torch.zeros(1, 4, device="meta"),
+    }
+    (output,) = model([record], multimask_output=False)
+    assert output["masks"].shape == (1, 1, 300, 200)
