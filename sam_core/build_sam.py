@@ -1,0 +1,167 @@
+"""Build SAM models (ViT-B/L/H and a tiny test model), optionally from a checkpoint.
+
+``sam_model_registry[model_type](checkpoint=None)`` mirrors the official registry. With a
+checkpoint, the file is read safely (:mod:`sam_core.checkpoint`), its model type is
+checked against the requested one from tensor shapes, and its keys and shapes are
+checked before the weights are copied in. :func:`load_sam` detects the type itself.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+
+import torch
+from torch import nn
+
+from sam_core.checkpoint import check_keys, check_model_type, detect_model_type, read_state_dict
+from sam_core.model_specs import (
+    IMAGE_SIZE,
+    PATCH_SIZE,
+    PROMPT_EMBED_DIM,
+    VIT_SPECS,
+    WINDOW_SIZE,
+    ViTSpec,
+    canonical_model_type,
+)
+from sam_core.modeling import (
+    ImageEncoderViT,
+    MaskDecoder,
+    PromptEncoder,
+    Sam,
+    TwoWayTransformer,
+)
+from sam_core.modeling.sam import PIXEL_MEAN, PIXEL_STD
+
+CheckpointPath = str | os.PathLike[str]
+
+
+def build_sam_vit_h(checkpoint: CheckpointPath | None = None) -> Sam:
+    """ViT-H SAM (the official default), random weights or loaded from ``checkpoint``."""
+    return _build_sam(VIT_SPECS["vit_h"], checkpoint)
+
+
+build_sam = build_sam_vit_h
+
+
+def build_sam_vit_l(checkpoint: CheckpointPath | None = None) -> Sam:
+    """ViT-L SAM, random weights or loaded from ``checkpoint``."""
+    return _build_sam(VIT_SPECS["vit_l"], checkpoint)
+
+
+def build_sam_vit_b(checkpoint: CheckpointPath | None = None) -> Sam:
+    """ViT-B SAM, random weights or loaded from ``checkpoint``."""
+    return _build_sam(VIT_SPECS["vit_b"], checkpoint)
+
+
+def build_sam_vit_tiny_test(checkpoint: CheckpointPath | None = None) -> Sam:
+    """A tiny SAM for tests: official prompt encoder, decoder and input/output shapes, a
+    2-block 32-wide image encoder. Useless for real images."""
+    return _build_sam(VIT_SPECS["vit_tiny_test"], checkpoint)
+
+
+sam_model_registry = {
+    "default": build_sam_vit_h,
+    "vit_h": build_sam_vit_h,
+    "vit_l": build_sam_vit_l,
+    "vit_b": build_sam_vit_b,
+    "vit_tiny_test": build_sam_vit_tiny_test,
+}
+
+
+def load_sam(
+    checkpoint: CheckpointPath,
+    model_type: str | None = None,
+    device: str | torch.device = "cpu",
+) -> Sam:
+    """Load a SAM checkpoint whose model type is detected from its tensor shapes.
+
+    Args:
+        checkpoint: path of a ``.pth`` file (a state_dict, or ``{"model": state_dict}``).
+        model_type: if given ("vit_b", "vit_l", "vit_h", "default", ...), the checkpoint
+            must be of this type.
+        device: where the model is placed.
+
+    Returns:
+        The model in eval mode on ``device``.
+
+    Raises:
+        CheckpointError: (a ``ValueError``) with a specific subclass for each problem.
+    """
+    state_dict = read_state_dict(checkpoint)
+    if model_type is None:
+        spec = VIT_SPECS[detect_model_type(state_dict)]
+    else:
+        spec = VIT_SPECS[canonical_model_type(model_type)]
+    return _from_state_dict(spec, state_dict, str(checkpoint)).to(device)
+
+
+def _build_sam(spec: ViTSpec, checkpoint: CheckpointPath | None) -> Sam:
+    if checkpoint is None:
+        return _assemble(spec).eval()
+    return _from_state_dict(spec, read_state_dict(checkpoint), str(checkpoint))
+
+
+def _from_state_dict(spec: ViTSpec, state_dict: dict[str, torch.Tensor], source: str) -> Sam:
+    """Check the type, keys and shapes, then build without random initialisation."""
+    check_model_type(state_dict, spec.model_type, source)
+    with torch.device("meta"):
+        model = _assemble(spec)
+    check_keys(model.state_dict(), state_dict, spec.model_type)
+    # The checkpoint overwrites every persistent tensor; allocate them uninitialised.
+    model = model.to_empty(device="cpu")
+    model.load_state_dict(state_dict, strict=True)
+    _fill_non_persistent_buffers(model)
+    return model.eval()
+
+
+def _fill_non_persistent_buffers(model: Sam) -> None:
+    """Restore the buffers that checkpoints do not hold (left uninitialised by to_empty)."""
+    persistent = set(model.state_dict())
+    others = {name for name, _ in model.named_buffers() if name not in persistent}
+    if others != {"pixel_mean", "pixel_std"}:
+        raise RuntimeError(f"unexpected non-persistent buffers to restore: {sorted(others)}")
+    with torch.no_grad():
+        model.pixel_mean.copy_(torch.tensor(PIXEL_MEAN).view(-1, 1, 1))
+        model.pixel_std.copy_(torch.tensor(PIXEL_STD).view(-1, 1, 1))
+
+
+def _assemble(spec: ViTSpec) -> Sam:
+    """Construct the modules of a ViT SAM with the official hyper-parameters."""
+    grid = IMAGE_SIZE // PATCH_SIZE
+    image_encoder = ImageEncoderViT(
+        depth=spec.encoder_depth,
+        embed_dim=spec.encoder_embed_dim,
+        img_size=IMAGE_SIZE,
+        mlp_ratio=4,
+        norm_layer=partial(nn.LayerNorm, eps=1e-6),
+        num_heads=spec.encoder_num_heads,
+        patch_size=PATCH_SIZE,
+        qkv_bias=True,
+        use_rel_pos=True,
+        global_attn_indexes=spec.encoder_global_attn_indexes,
+        window_size=WINDOW_SIZE,
+        out_chans=PROMPT_EMBED_DIM,
+    )
+    prompt_encoder = PromptEncoder(
+        embed_dim=PROMPT_EMBED_DIM,
+        image_embedding_size=(grid, grid),
+        input_image_size=(IMAGE_SIZE, IMAGE_SIZE),
+        mask_in_chans=16,
+    )
+    mask_decoder = MaskDecoder(
+        num_multimask_outputs=3,
+        transformer=TwoWayTransformer(
+            depth=2, embedding_dim=PROMPT_EMBED_DIM, mlp_dim=2048, num_heads=8
+        ),
+        transformer_dim=PROMPT_EMBED_DIM,
+        iou_head_depth=3,
+        iou_head_hidden_dim=256,
+    )
+    return Sam(
+        image_encoder=image_encoder,
+        prompt_encoder=prompt_encoder,
+        mask_decoder=mask_decoder,
+        pixel_mean=PIXEL_MEAN,
+        pixel_std=PIXEL_STD,
+    )

@@ -1,0 +1,154 @@
+"""Mask decoder: image embedding + prompt embeddings -> mask logits and IoU predictions."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sam_core.modeling.common import LayerNorm2d
+
+
+class MaskDecoder(nn.Module):
+    """Predicts masks with a two-way transformer, an IoU token and ``1 + num_multimask``
+    mask tokens; hypernetwork MLPs turn each mask token into weights for the upscaled
+    image embedding.
+
+    Mask token 0 is the single-mask output; tokens ``1:`` are the multimask outputs.
+    """
+
+    def __init__(
+        self,
+        *,
+        transformer_dim: int,
+        transformer: nn.Module,
+        num_multimask_outputs: int = 3,
+        activation: type[nn.Module] = nn.GELU,
+        iou_head_depth: int = 3,
+        iou_head_hidden_dim: int = 256,
+    ) -> None:
+        """
+        Args:
+            transformer_dim: channel width of the transformer.
+            transformer: the transformer (a :class:`TwoWayTransformer`).
+            num_multimask_outputs: masks predicted when disambiguating.
+            activation: activation of the output upscaling.
+            iou_head_depth: layers of the IoU prediction MLP.
+            iou_head_hidden_dim: hidden width of the IoU prediction MLP.
+        """
+        super().__init__()
+        self.transformer_dim = transformer_dim
+        self.transformer = transformer
+        self.num_multimask_outputs = num_multimask_outputs
+
+        self.iou_token = nn.Embedding(1, transformer_dim)
+        self.num_mask_tokens = num_multimask_outputs + 1
+        self.mask_tokens = nn.Embedding(self.num_mask_tokens, transformer_dim)
+
+        self.output_upscaling = nn.Sequential(
+            nn.ConvTranspose2d(transformer_dim, transformer_dim // 4, kernel_size=2, stride=2),
+            LayerNorm2d(transformer_dim // 4),
+            activation(),
+            nn.ConvTranspose2d(transformer_dim // 4, transformer_dim // 8, kernel_size=2, stride=2),
+            activation(),
+        )
+        self.output_hypernetworks_mlps = nn.ModuleList(
+            MLP(transformer_dim, transformer_dim, transformer_dim // 8, 3)
+            for _ in range(self.num_mask_tokens)
+        )
+        self.iou_prediction_head = MLP(
+            transformer_dim, iou_head_hidden_dim, self.num_mask_tokens, iou_head_depth
+        )
+
+    def forward(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predict masks.
+
+        Args:
+            image_embeddings: ``1xCxhxw`` (one image; it is repeated per prompt) or
+                ``BxCxhxw`` embeddings from the image encoder.
+            image_pe: ``1xCxhxw`` positional encoding of the embedding grid.
+            sparse_prompt_embeddings: ``BxNxC`` point and box embeddings.
+            dense_prompt_embeddings: ``BxCxhxw`` mask embeddings.
+            multimask_output: return the 3 multimask outputs instead of the single one.
+
+        Returns:
+            Mask logits ``BxMx(4h)x(4w)`` and IoU predictions ``BxM`` (M = 3 or 1).
+        """
+        masks, iou_pred = self.predict_masks(
+            image_embeddings=image_embeddings,
+            image_pe=image_pe,
+            sparse_prompt_embeddings=sparse_prompt_embeddings,
+            dense_prompt_embeddings=dense_prompt_embeddings,
+        )
+        mask_slice = slice(1, None) if multimask_output else slice(0, 1)
+        return masks[:, mask_slice, :, :], iou_pred[:, mask_slice]
+
+    def predict_masks(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """All mask tokens' logits ``Bx(1+M)x(4h)x(4w)`` and IoU predictions ``Bx(1+M)``."""
+        output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
+        output_tokens = output_tokens.unsqueeze(0).expand(sparse_prompt_embeddings.size(0), -1, -1)
+        tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)
+
+        # One copy of the image per prompt set.
+        src = torch.repeat_interleave(image_embeddings, tokens.shape[0], dim=0)
+        src = src + dense_prompt_embeddings
+        pos_src = torch.repeat_interleave(image_pe, tokens.shape[0], dim=0)
+        batch, channels, height, width = src.shape
+
+        hs, src = self.transformer(src, pos_src, tokens)
+        iou_token_out = hs[:, 0, :]
+        mask_tokens_out = hs[:, 1 : (1 + self.num_mask_tokens), :]
+
+        src = src.transpose(1, 2).view(batch, channels, height, width)
+        upscaled = self.output_upscaling(src)
+        hyper_in = torch.stack(
+            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)],
+            dim=1,
+        )
+        batch, channels, height, width = upscaled.shape
+        masks = (hyper_in @ upscaled.view(batch, channels, height * width)).view(
+            batch, -1, height, width
+        )
+        iou_pred = self.iou_prediction_head(iou_token_out)
+        return masks, iou_pred
+
+
+class MLP(nn.Module):
+    """``num_layers`` linear layers with ReLU between them (optionally a final sigmoid)."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_dim: int,
+        output_dim: int,
+        num_layers: int,
+        sigmoid_output: bool = False,
+    ) -> None:
+        super().__init__()
+        self.num_layers = num_layers
+        hidden = [hidden_dim] * (num_layers - 1)
+        self.layers = nn.ModuleList(
+            nn.Linear(n_in, n_out)
+            for n_in, n_out in zip([input_dim, *hidden], [*hidden, output_dim], strict=True)
+        )
+        self.sigmoid_output = sigmoid_output
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = F.relu(layer(x)) if i < self.num_layers - 1 else layer(x)
+        if self.sigmoid_output:
+            x = torch.sigmoid(x)
+        return x
