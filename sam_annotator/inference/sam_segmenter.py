@@ -1,0 +1,203 @@
+"""SAM behind the Segmenter interface (see segmenter.py for the contract).
+
+- `encode`: `SamPredictor.set_image` + `export_embedding` -> `SamEncoding` (slow).
+- `decode`: restores that embedding in a second predictor and runs the prompt encoder and
+  mask decoder; candidates keep SAM's 256x256 low-res logits.
+- `render`: at the full original size, exactly the official post-processing (so accepted
+  masks are the official masks); at any other size, one affine resample of the low-res
+  logits (cheap enough for the canvas overlay and the previews).
+
+Two predictors share one model, so one thread may encode (e.g. prefetch the next image)
+while another decodes clicks on the current image: the encoder and the decoder are
+different modules and inference does not mutate them.
+
+Coordinates: prompts arrive in continuous image coordinates (pixel (i, j) covers
+[j, j+1) x [i, i+1)); SAM expects pixel indexes (its prompt encoder adds 0.5 to reach
+the pixel centre), so 0.5 is subtracted from every coordinate here.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from sam_annotator.inference.segmenter import (
+    SINGLE_MASK_INDEX,
+    Candidate,
+    PromptSet,
+    check_rgb_image,
+    check_size,
+)
+from sam_core import ImageEmbedding, SamPredictor, detect_model_type, load_sam
+from sam_core.modeling import Sam
+
+PIXEL_CENTRE = 0.5
+
+
+@dataclass(frozen=True, eq=False)
+class SamEncoding:
+    """One encoded image: SAM's embedding and the sizes needed to decode prompts."""
+
+    embedding: ImageEmbedding
+
+    @property
+    def original_size(self) -> tuple[int, int]:
+        return self.embedding.original_size
+
+    @property
+    def model_id(self) -> str:
+        return self.embedding.model_id
+
+    @property
+    def nbytes(self) -> int:
+        features = self.embedding.features
+        return features.numel() * features.element_size()
+
+
+class SamSegmenter:
+    """SAM (any registry type) as a Segmenter."""
+
+    mask_input_supported = True
+    distinct_single_output = True
+
+    def __init__(self, model: Sam, model_type: str | None = None) -> None:
+        self.model = model.eval()
+        self.model_type = model_type or detect_model_type(model.state_dict())
+        self._encoder = SamPredictor(model)
+        self._decoder = SamPredictor(model)
+        self._decoder_encoding: SamEncoding | None = None
+        self._encode_lock = threading.Lock()
+        self._decode_lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return f"SAM {self.model_type}"
+
+    @property
+    def model_id(self) -> str:
+        return self._encoder.model_id
+
+    @property
+    def device(self) -> torch.device:
+        return self._encoder.device
+
+    def encode(self, image: np.ndarray) -> SamEncoding:
+        image = check_rgb_image(image)
+        with self._encode_lock:
+            self._encoder.set_image(image)
+            embedding = self._encoder.export_embedding()
+            self._encoder.reset_image()  # the features live on in the embedding only
+        return SamEncoding(embedding)
+
+    def restore(self, embedding: ImageEmbedding) -> SamEncoding:
+        """An encoding from a stored embedding (e.g. the disk cache); checks the model."""
+        if embedding.model_id != self.model_id:
+            raise ValueError(
+                f"the embedding was computed by {embedding.model_id}, not by {self.model_id}"
+            )
+        return SamEncoding(embedding)
+
+    def decode(
+        self, encoded: SamEncoding, prompts: PromptSet, *, multimask: bool = True
+    ) -> list[Candidate]:
+        self._check_encoding(encoded)
+        if not prompts.defines_object:
+            return []
+        coords = prompts.point_coords()
+        labels = prompts.point_labels()
+        box = prompts.box_array()
+        if coords is not None:
+            coords = coords - PIXEL_CENTRE
+        if box is not None:
+            box = box - PIXEL_CENTRE
+        mask_input = None
+        if prompts.mask_input is not None:
+            mask_input = np.array(prompts.mask_input, dtype=np.float32)  # writable copy
+        with self._decode_lock:
+            if self._decoder_encoding is not encoded:
+                self._decoder.set_embedding(encoded.embedding)
+                self._decoder_encoding = encoded
+            _, scores, low_res = self._decoder.predict(
+                point_coords=coords,
+                point_labels=labels,
+                box=box,
+                mask_input=mask_input,
+                multimask_output=multimask,
+                return_logits=True,
+            )
+        indexes = range(len(scores)) if multimask else [SINGLE_MASK_INDEX]
+        candidates = [
+            Candidate(score=float(score), low_res_logits=logits.astype(np.float32), index=index)
+            for index, score, logits in zip(indexes, scores, low_res, strict=True)
+        ]
+        candidates.sort(key=lambda c: c.score, reverse=True)
+        return candidates
+
+    def render(
+        self, encoded: SamEncoding, candidate: Candidate, size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        self._check_encoding(encoded)
+        if candidate.low_res_logits is None:
+            raise ValueError("this candidate has no SAM logits (it comes from another engine)")
+        height, width = check_size(size, encoded.original_size)
+        logits = np.asarray(candidate.low_res_logits, dtype=np.float32)
+        if (height, width) == encoded.original_size:
+            return self._render_official(encoded, logits)
+        return _resample_logits(logits, encoded.embedding.input_size, (height, width)) > 0
+
+    def _render_official(self, encoded: SamEncoding, logits: np.ndarray) -> np.ndarray:
+        embedding = encoded.embedding
+        with torch.inference_mode():
+            tensor = torch.from_numpy(logits)[None, None]
+            masks = self.model.postprocess_masks(
+                tensor, embedding.input_size, embedding.original_size
+            )
+        return (masks[0, 0] > self.model.mask_threshold).numpy()
+
+    def _check_encoding(self, encoded: object) -> None:
+        if not isinstance(encoded, SamEncoding):
+            raise ValueError(f"SAM cannot use an encoding of type {type(encoded).__name__}")
+        if encoded.model_id != self.model_id:
+            raise ValueError(
+                f"this image was encoded by {encoded.model_id}, not by {self.model_id}"
+            )
+
+
+def _resample_logits(
+    logits: np.ndarray, input_size: tuple[int, int], size: tuple[int, int]
+) -> np.ndarray:
+    """256x256 low-res logits -> logits of the original image at `size`, one affine warp.
+
+    The low-res grid covers the padded square input; the image occupies its top-left
+    input_size/4 part. Output pixel centres are mapped onto that part (bilinear).
+    """
+    side = logits.shape[0]
+    padded = 1024.0  # the square SAM input the low-res grid spans
+    valid_h = input_size[0] * side / padded
+    valid_w = input_size[1] * side / padded
+    height, width = size
+    sx, sy = valid_w / width, valid_h / height
+    matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]], np.float64)
+    return cv2.warpAffine(
+        logits,
+        matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+def load_sam_segmenter(
+    checkpoint: str | Path, model_type: str | None = None, device: str = "cpu"
+) -> SamSegmenter:
+    """Load a checkpoint (type detected from its shapes unless given) as a SamSegmenter.
+
+    Raises sam_core's CheckpointError (a ValueError) with a specific message.
+    """
+    model = load_sam(checkpoint, model_type=model_type, device=device)
+    return SamSegmenter(model)
