@@ -1,0 +1,10 @@
+"""Command-line subcommands. Each module defines `add_arguments(parser)` and `run(args)`.
+
+Modules are imported only when their command runs, so `--help` stays instant.
+"""
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module, one-line help)
+    "embed": ("sam_annotator.commands.embed", "precompute the embedding cache for a folder"),
+    "auto": ("sam_annotator.commands.auto", "write SAM's automatic mask proposals as COCO"),
+}
