@@ -1,0 +1,66 @@
+"""Small fake engines for Qt tests: deterministic, instrumented, optionally slow."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from sam_annotator.inference.segmenter import Candidate, PromptSet
+
+
+@dataclass(frozen=True)
+class FakeEncoding:
+    image_id_hint: int
+    original_size: tuple[int, int]
+    model_id: str
+    nbytes: int = 1000
+
+
+class FakeSegmenter:
+    """Encodes instantly (or when `gate` is set); a disc around the first positive click."""
+
+    mask_input_supported = True
+    distinct_single_output = True
+
+    def __init__(self, model_id: str = "fake-1", gate: threading.Event | None = None) -> None:
+        self.name = "Fake engine"
+        self.model_id = model_id
+        self.gate = gate
+        self.encoded: list[int] = []
+        self.decoded: list[PromptSet] = []
+        self.threads: set[int] = set()
+
+    def encode(self, image: np.ndarray) -> FakeEncoding:
+        self.threads.add(threading.get_ident())
+        if self.gate is not None:
+            self.gate.wait(10)
+        hint = int(image[0, 0, 0])
+        self.encoded.append(hint)
+        return FakeEncoding(hint, image.shape[:2], self.model_id)
+
+    def decode(self, encoded, prompts: PromptSet, *, multimask: bool = True):
+        self.threads.add(threading.get_ident())
+        self.decoded.append(prompts)
+        if not prompts.defines_object:
+            return []
+        x, y = prompts.positive_points[0] if prompts.positive_points else prompts.box[:2]
+        radii = (10, 20, 30) if multimask else (15,)
+        scores = (0.6, 0.9, 0.3) if multimask else (0.7,)
+        indexes = (0, 1, 2) if multimask else (3,)
+        candidates = [
+            Candidate(
+                score=s, low_res_logits=np.zeros((256, 256), np.float32), index=i, payload=(x, y, r)
+            )
+            for r, s, i in zip(radii, scores, indexes, strict=True)
+        ]
+        return sorted(candidates, key=lambda c: c.score, reverse=True)
+
+    def render(self, encoded, candidate: Candidate, size=None) -> np.ndarray:
+        height, width = encoded.original_size
+        out_h, out_w = size or (height, width)
+        x, y, r = candidate.payload
+        yy, xx = np.mgrid[0:out_h, 0:out_w]
+        sy, sx = height / out_h, width / out_w
+        return ((xx + 0.5) * sx - x) ** 2 + ((yy + 0.5) * sy - y) ** 2 <= r * r
