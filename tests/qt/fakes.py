@@ -30,10 +30,11 @@ class FakeSegmenter:
         self.gate = gate
         self.encoded: list[int] = []
         self.decoded: list[PromptSet] = []
-        self.threads: set[int] = set()
+        self.encode_threads: set[int] = set()
+        self.decode_threads: set[int] = set()
 
     def encode(self, image: np.ndarray) -> FakeEncoding:
-        self.threads.add(threading.get_ident())
+        self.encode_threads.add(threading.get_ident())
         if self.gate is not None:
             self.gate.wait(10)
         hint = int(image[0, 0, 0])
@@ -41,7 +42,7 @@ class FakeSegmenter:
         return FakeEncoding(hint, image.shape[:2], self.model_id)
 
     def decode(self, encoded, prompts: PromptSet, *, multimask: bool = True):
-        self.threads.add(threading.get_ident())
+        self.decode_threads.add(threading.get_ident())
         self.decoded.append(prompts)
         if not prompts.defines_object:
             return []

@@ -30,7 +30,7 @@ def test_current_first_then_neighbours_all_off_the_gui_thread(qtbot, service) ->
     with qtbot.waitSignals([service.ready] * 3, timeout=5000):
         service.focus(5, [6, 4])
     assert segmenter.encoded == [5, 6, 4]
-    assert threading.get_ident() not in segmenter.threads
+    assert threading.get_ident() not in segmenter.encode_threads
     assert all(service.state(i) is EncodingState.READY for i in (4, 5, 6))
     assert service.get(5).image_id_hint == 5
 

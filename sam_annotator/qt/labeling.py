@@ -1,0 +1,373 @@
+"""The labeling loop on the current image: prompts -> candidates -> annotation.
+
+`LabelingController` owns the PromptSession of the object being segmented and the
+decode worker. Clicks and boxes from the canvas edit the session; each edit is decoded
+on the worker (never on the GUI thread) with the current image's encoding, or kept until
+that encoding is ready. Answers to superseded prompts are dropped. The chosen candidate
+is drawn at display resolution; accepting renders it once at full resolution (also on
+the worker), converts it to polygons and pushes an undoable command.
+
+Ctrl+Z removes the last prompt while an object is being prompted, and undoes the last
+document edit otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QColor
+
+from sam_annotator.inference.segmenter import Candidate, EncodedImage, Segmenter
+from sam_annotator.model.commands import (
+    AddAnnotation,
+    DeleteAnnotations,
+    EditPolygon,
+    MacroCommand,
+    SetAnnotationCategory,
+    SetImageStatus,
+)
+from sam_annotator.model.document import Document, DocumentError
+from sam_annotator.model.geometry import mask_to_polygons
+from sam_annotator.model.prompts import DecodeRequest, PromptSession, decode_request
+from sam_annotator.model.records import ImageStatus
+from sam_annotator.model.undo_stack import UndoStack
+from sam_annotator.qt.canvas.overlay import mask_overlay_rgba
+from sam_annotator.qt.canvas.scene import AnnotationView
+from sam_annotator.qt.docks.candidates import THUMBNAIL, CandidatePreview, compose_preview
+from sam_annotator.qt.main_window import MainWindow
+from sam_annotator.qt.workers import BackgroundWorker
+
+HIGHLIGHT = QColor(30, 144, 255)
+
+
+@dataclass(frozen=True)
+class DecodeAnswer:
+    generation: int
+    image_id: int
+    candidates: list[Candidate]
+    overlay: np.ndarray | None  # RGBA of candidates[0] at display size
+    previews: list[np.ndarray]  # RGB thumbnails, one per candidate
+
+
+@dataclass(frozen=True)
+class AcceptAnswer:
+    image_id: int
+    polygons: list[list[float]]
+    dropped_parts: int
+
+
+def thumbnail_of(rgb: np.ndarray) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    scale = THUMBNAIL / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def render_overlay(
+    segmenter: Segmenter, encoded: EncodedImage, candidate: Candidate, size, color: QColor
+) -> np.ndarray:
+    return mask_overlay_rgba(segmenter.render(encoded, candidate, size), color)
+
+
+class LabelingController(QObject):
+    message = Signal(str)  # for the status bar
+    selectionChanged = Signal(object)  # annotation id or None
+
+    def __init__(
+        self,
+        window: MainWindow,
+        document: Document,
+        undo_stack: UndoStack,
+        encoding_for: Callable[[int], EncodedImage | None],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.window = window
+        self.document = document
+        self.undo_stack = undo_stack
+        self._encoding_for = encoding_for
+        self.segmenter: Segmenter | None = None
+        self.session = PromptSession()
+        self.image_id: int | None = None
+        self.category_id: int | None = None
+        self.selected: int | None = None
+        self.hidden: set[int] = set()
+        self._thumbnail: np.ndarray | None = None
+        self._accept_pending = False
+        self._overlay_cache: dict[int, np.ndarray] = {}
+        self._previews: list[np.ndarray] = []
+        self.worker = BackgroundWorker("decode", self)
+        self.worker.finished.connect(self._on_worker_finished)
+        self.worker.failed.connect(lambda key, text: self.message.emit(f"SAM failed: {text}"))
+        view, scene = window.view, window.scene
+        view.pointPrompted.connect(self.add_point)
+        view.boxPrompted.connect(self.set_box)
+        view.annotationPicked.connect(self.select)
+        view.zoomChanged.connect(lambda _zoom: self._refresh_overlay())
+        scene.polygonsEdited.connect(self.edit_polygons)
+        window.candidates.chosen.connect(self.choose)
+        document.events.changed.connect(self._on_document_changed)
+
+    # -- image -------------------------------------------------------------------------
+    def set_image(self, image_id: int | None, rgb: np.ndarray | None) -> None:
+        """Show another image: prompts are forgotten, the selection cleared."""
+        self.session.clear()
+        self._accept_pending = False
+        self.image_id = image_id
+        self.selected = None
+        self.hidden.clear()
+        self._thumbnail = None if rgb is None else thumbnail_of(rgb)
+        self.window.scene.set_image(rgb)
+        self.window.view.fit()
+        self._refresh_annotations()
+        self._show_session()
+        self.selectionChanged.emit(None)
+
+    def set_segmenter(self, segmenter: Segmenter | None) -> None:
+        self.segmenter = segmenter
+        self.session.clear()
+        self._show_session()
+
+    def encoding_ready(self, image_id: int) -> None:
+        """The current image's encoding arrived: answer the prompts made meanwhile."""
+        if image_id == self.image_id and self.session.is_waiting:
+            request = self.session.request_again()
+            if request is not None:
+                self._submit(request)
+
+    # -- prompts -----------------------------------------------------------------------
+    def add_point(self, x: float, y: float, positive: bool) -> None:
+        if self.image_id is None:
+            return
+        self._submit(self.session.add_point(x, y, positive))
+
+    def set_box(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        if self.image_id is None:
+            return
+        self._submit(self.session.set_box((x0, y0, x1, y1)))
+
+    def clear_prompts(self) -> None:
+        """Esc: forget the object; with no object, deselect."""
+        if self.session.is_active:
+            self.session.clear()
+            self._accept_pending = False
+            self._show_session()
+        elif self.selected is not None:
+            self.select(None)
+
+    def set_use_previous_mask(self, enabled: bool) -> None:
+        self.session.use_previous_mask = enabled
+
+    def choose(self, index: int) -> None:
+        if self.session.choose(index):
+            self._show_session()
+
+    def cycle(self, step: int) -> None:
+        if self.session.cycle(step):
+            self._show_session()
+
+    def _submit(self, request: DecodeRequest | None) -> None:
+        self._show_session()
+        if request is None or self.segmenter is None or self.image_id is None:
+            return
+        encoded = self._encoding_for(self.image_id)
+        if encoded is None:
+            self.message.emit("Prompt kept: it is answered as soon as the image is encoded.")
+            return
+        segmenter, image_id, thumbnail = self.segmenter, self.image_id, self._thumbnail
+        size = self.window.view.display_mask_size()
+        color = self._color()
+
+        def job() -> DecodeAnswer:
+            candidates = decode_request(segmenter, encoded, request)
+            overlay = None
+            previews = []
+            if candidates:
+                overlay = render_overlay(segmenter, encoded, candidates[0], size, color)
+                if thumbnail is not None:
+                    for candidate in candidates:
+                        mask = segmenter.render(encoded, candidate, thumbnail.shape[:2])
+                        rgb = (color.red(), color.green(), color.blue())
+                        previews.append(compose_preview(thumbnail, mask, rgb))
+            return DecodeAnswer(request.generation, image_id, candidates, overlay, previews)
+
+        self.worker.submit("decode", job)
+
+    # -- accept ------------------------------------------------------------------------
+    def accept(self) -> None:
+        """Turn the chosen candidate into an annotation (waits for a pending answer)."""
+        if not self.session.is_active or self.segmenter is None or self.image_id is None:
+            return
+        if not self.session.can_accept:
+            self._accept_pending = True  # accepted as soon as the answer arrives
+            return
+        encoded = self._encoding_for(self.image_id)
+        candidate = self.session.chosen
+        if encoded is None or candidate is None:
+            return
+        segmenter, image_id = self.segmenter, self.image_id
+
+        def job() -> AcceptAnswer:
+            mask = segmenter.render(encoded, candidate, None)
+            conversion = mask_to_polygons(mask)
+            return AcceptAnswer(image_id, conversion.polygons, len(conversion.dropped_parts))
+
+        self.session.clear()
+        self._accept_pending = False
+        self._show_session()
+        self.worker.submit(("accept", self.session.generation), job)
+
+    def _add_annotation(self, answer: AcceptAnswer) -> None:
+        if not answer.polygons:
+            self.message.emit("Nothing to accept: the mask is empty.")
+            return
+        try:
+            category_id = self._ensure_category()
+            annotation = self.document.make_annotation(
+                answer.image_id, category_id, answer.polygons
+            )
+        except DocumentError as error:
+            self.message.emit(f"Not accepted: {error}")
+            return
+        commands = [AddAnnotation(annotation)]
+        if self.document.image(answer.image_id).status is ImageStatus.NOT_STARTED:
+            commands.append(SetImageStatus(answer.image_id, ImageStatus.IN_PROGRESS))
+        self.undo_stack.push(MacroCommand("Add annotation", commands))
+        name = self.document.category(category_id).name
+        extra = f" ({answer.dropped_parts} tiny parts dropped)" if answer.dropped_parts else ""
+        self.message.emit(f"Added {name} #{annotation.id}{extra}")
+
+    # -- document edits ----------------------------------------------------------------
+    def undo(self) -> None:
+        if self.session.is_active:
+            self._submit(self.session.undo())
+            self._show_session()
+        elif self.undo_stack.can_undo:
+            self.undo_stack.undo()
+
+    def redo(self) -> None:
+        if self.undo_stack.can_redo:
+            self.undo_stack.redo()
+
+    def delete_selected(self) -> None:
+        if self.selected is not None and self.document.has_annotation(self.selected):
+            self.undo_stack.push(DeleteAnnotations([self.selected]))
+            self.select(None)
+
+    def edit_polygons(self, annotation_id: int, polygons: list[list[float]]) -> None:
+        try:
+            self.undo_stack.push(EditPolygon(annotation_id, polygons))
+        except (DocumentError, ValueError) as error:
+            self.message.emit(f"Edit refused: {error}")
+            self._refresh_annotations()
+
+    def select(self, annotation_id: int | None) -> None:
+        if annotation_id is not None and not self.document.has_annotation(annotation_id):
+            annotation_id = None
+        self.selected = annotation_id
+        self.window.scene.set_selected(annotation_id)
+        self.selectionChanged.emit(annotation_id)
+
+    def set_category(self, category_id: int) -> None:
+        """Use this category for new annotations, and for the selected one."""
+        self.category_id = category_id
+        if self.selected is not None:
+            annotation = self.document.annotation(self.selected)
+            if annotation.category_id != category_id:
+                self.undo_stack.push(SetAnnotationCategory([self.selected], category_id))
+        self.message.emit(f"Category: {self.document.category(category_id).name}")
+        self._refresh_overlay()
+
+    def set_hidden(self, annotation_id: int, hidden: bool) -> None:
+        (self.hidden.add if hidden else self.hidden.discard)(annotation_id)
+        self._refresh_annotations()
+
+    # -- display -----------------------------------------------------------------------
+    def _on_worker_finished(self, key, result) -> None:
+        if isinstance(result, AcceptAnswer):
+            self._add_annotation(result)
+        elif (
+            isinstance(result, DecodeAnswer)
+            and result.image_id == self.image_id
+            and self.session.receive(result.generation, result.candidates)
+        ):
+            self._overlay_cache = {0: result.overlay} if result.overlay is not None else {}
+            self._previews = result.previews
+            self._show_session(new_answer=True)
+            if self._accept_pending:
+                self.accept()
+
+    def _show_session(self, new_answer: bool = False) -> None:
+        scene, session = self.window.scene, self.session
+        prompts = session.prompts
+        points = [
+            (x, y, label == 1) for (x, y), label in zip(prompts.points, prompts.labels, strict=True)
+        ]
+        scene.set_prompts(points, prompts.box)
+        if not new_answer:
+            self._overlay_cache = {}
+        if not session.candidates:
+            self._previews = []
+        previews = [
+            CandidatePreview(p, c.score, "single" if c.index == 3 else "")
+            for p, c in zip(self._previews, session.candidates, strict=False)
+        ]
+        self.window.candidates.set_candidates(previews, session.chosen_index)
+        self._refresh_overlay()
+        waiting = session.is_waiting
+        self.window.view.viewport().setCursor(
+            Qt.CursorShape.BusyCursor if waiting else Qt.CursorShape.CrossCursor
+        )
+
+    def _refresh_overlay(self) -> None:
+        chosen, index = self.session.chosen, self.session.chosen_index
+        encoded = None if self.image_id is None else self._encoding_for(self.image_id)
+        if chosen is None or encoded is None or self.segmenter is None:
+            self.window.scene.set_candidate_overlay(None)
+            return
+        overlay = self._overlay_cache.get(index)
+        size = self.window.view.display_mask_size()
+        if overlay is None or overlay.shape[:2] != size:
+            overlay = render_overlay(self.segmenter, encoded, chosen, size, self._color())
+            self._overlay_cache[index] = overlay
+        self.window.scene.set_candidate_overlay(overlay)
+
+    def _color(self) -> QColor:
+        if self.category_id is not None and self._has_category(self.category_id):
+            return QColor(self.document.category(self.category_id).color)
+        return HIGHLIGHT
+
+    def _has_category(self, category_id: int) -> bool:
+        return any(c.id == category_id for c in self.document.categories())
+
+    def _ensure_category(self) -> int:
+        if self.category_id is not None and self._has_category(self.category_id):
+            return self.category_id
+        categories = self.document.categories()
+        if categories:
+            self.category_id = categories[0].id
+            return self.category_id
+        raise DocumentError("there is no category: add one first (Ctrl+N)")
+
+    def _on_document_changed(self) -> None:
+        if self.selected is not None and not self.document.has_annotation(self.selected):
+            self.select(None)
+        self._refresh_annotations()
+
+    def _refresh_annotations(self) -> None:
+        if self.image_id is None:
+            self.window.scene.set_annotations([])
+            return
+        views = []
+        for annotation in self.document.annotations(self.image_id):
+            if not annotation.is_polygon:
+                continue  # crowd RLE regions are not drawn as editable polygons
+            color = QColor(self.document.category(annotation.category_id).color)
+            visible = annotation.id not in self.hidden
+            views.append(AnnotationView(annotation.id, annotation.polygons, color, visible))
+        self.window.scene.set_annotations(views)
+        self.window.scene.set_selected(self.selected)

@@ -1,0 +1,169 @@
+"""LabelingController: the click -> candidates -> accept loop, with a fake engine."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from sam_annotator.model.commands import AddCategory
+from sam_annotator.model.document import Document
+from sam_annotator.model.records import ImageStatus
+from sam_annotator.model.undo_stack import UndoStack
+from sam_annotator.qt.labeling import LabelingController
+from sam_annotator.qt.main_window import MainWindow
+from tests.qt.fakes import FakeSegmenter
+
+
+@pytest.fixture
+def setup(qtbot):
+    document = Document("/tmp/images")
+    image = document.add_image("a.png", 200, 150)
+    undo_stack = UndoStack(document)
+    undo_stack.push(AddCategory("cat"))
+    undo_stack.push(AddCategory("dog"))
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    segmenter = FakeSegmenter()
+    rgb = np.zeros((150, 200, 3), np.uint8)
+    encodings: dict[int, object] = {}
+    controller = LabelingController(window, document, undo_stack, encodings.get)
+    controller.set_segmenter(segmenter)
+    controller.set_image(image.id, rgb)
+    yield controller, document, undo_stack, segmenter, encodings, image, rgb
+    controller.worker.shutdown()
+
+
+def _encode(setup) -> None:
+    controller, _, _, segmenter, encodings, image, rgb = setup
+    encodings[image.id] = segmenter.encode(rgb)
+    controller.encoding_ready(image.id)
+
+
+def _wait_answer(qtbot, controller) -> None:
+    qtbot.waitUntil(lambda: controller.session.can_accept, timeout=5000)
+
+
+def test_click_is_decoded_off_the_gui_thread_and_candidates_shown_best_first(qtbot, setup):
+    controller, _, _, segmenter, _, _, _ = setup
+    _encode(setup)
+    controller.add_point(100, 75, True)
+    _wait_answer(qtbot, controller)
+    assert threading.get_ident() not in segmenter.decode_threads
+    strip = controller.window.candidates
+    assert strip.button_texts() == ["1: IoU 0.90", "2: IoU 0.60", "3: IoU 0.30"]
+    assert strip.chosen_index == 0
+    assert controller.window.scene.has_candidate_overlay()
+
+
+def test_prompts_made_before_the_encoding_are_answered_when_it_arrives(qtbot, setup):
+    controller, _, _, segmenter, _, _, _ = setup
+    controller.add_point(100, 75, True)
+    controller.add_point(120, 75, False)
+    qtbot.wait(50)
+    assert segmenter.decoded == [] and controller.session.is_waiting
+    _encode(setup)
+    _wait_answer(qtbot, controller)
+    assert segmenter.decoded[-1].labels == (1, 0)  # both clicks, in one request
+    # Several prompts: three multimask candidates plus the single-mask output.
+    assert len(controller.session.candidates) == 4
+
+
+def test_accept_adds_one_annotation_undoably_and_marks_the_image_started(qtbot, setup):
+    controller, document, undo_stack, _, _, image, _ = setup
+    _encode(setup)
+    controller.set_category(document.category_by_name("dog").id)
+    controller.add_point(100, 75, True)
+    _wait_answer(qtbot, controller)
+    controller.choose(2)  # radius 30 (score 0.3)
+    controller.accept()
+    qtbot.waitUntil(lambda: len(document.annotations(image.id)) == 1, timeout=5000)
+    (annotation,) = document.annotations(image.id)
+    assert document.category(annotation.category_id).name == "dog"
+    assert annotation.area == pytest.approx(np.pi * 30**2, rel=0.05)
+    assert document.image(image.id).status is ImageStatus.IN_PROGRESS
+    assert not controller.session.is_active
+    assert len(controller.window.scene._annotation_items) == 1
+    controller.undo()
+    assert document.annotations(image.id) == ()
+    assert document.image(image.id).status is ImageStatus.NOT_STARTED
+    controller.redo()
+    assert len(document.annotations(image.id)) == 1
+
+
+def test_ctrl_z_removes_the_last_prompt_before_it_touches_the_document(qtbot, setup):
+    controller, document, undo_stack, _, _, _, _ = setup
+    _encode(setup)
+    depth = undo_stack.index
+    controller.add_point(50, 50, True)
+    _wait_answer(qtbot, controller)
+    controller.add_point(60, 60, False)
+    controller.undo()
+    assert controller.session.prompts.points == ((50.0, 50.0),)
+    controller.undo()
+    assert not controller.session.is_active
+    assert undo_stack.index == depth  # the categories are still there
+    controller.undo()
+    assert undo_stack.index == depth - 1
+
+
+def test_enter_while_the_answer_is_pending_accepts_it_on_arrival(qtbot, setup):
+    controller, document, _, _, _, image, _ = setup
+    controller.add_point(100, 75, True)
+    controller.accept()
+    assert document.annotations(image.id) == ()
+    _encode(setup)
+    qtbot.waitUntil(lambda: len(document.annotations(image.id)) == 1, timeout=5000)
+
+
+def test_escape_clears_prompts_then_selection(qtbot, setup):
+    controller, document, _, _, _, image, _ = setup
+    _encode(setup)
+    controller.add_point(100, 75, True)
+    _wait_answer(qtbot, controller)
+    controller.accept()
+    qtbot.waitUntil(lambda: len(document.annotations(image.id)) == 1, timeout=5000)
+    annotation_id = document.annotations(image.id)[0].id
+    controller.select(annotation_id)
+    controller.add_point(10, 10, True)
+    controller.clear_prompts()
+    assert not controller.session.is_active and controller.selected == annotation_id
+    controller.clear_prompts()
+    assert controller.selected is None
+
+
+def test_selected_annotation_category_change_edit_and_delete(qtbot, setup):
+    controller, document, undo_stack, _, _, image, _ = setup
+    _encode(setup)
+    controller.add_point(100, 75, True)
+    _wait_answer(qtbot, controller)
+    controller.accept()
+    qtbot.waitUntil(lambda: len(document.annotations(image.id)) == 1, timeout=5000)
+    annotation_id = document.annotations(image.id)[0].id
+    controller.select(annotation_id)
+    dog = document.category_by_name("dog").id
+    controller.set_category(dog)
+    assert document.annotation(annotation_id).category_id == dog
+    square = [[10.0, 10.0, 50.0, 10.0, 50.0, 50.0, 10.0, 50.0]]
+    controller.edit_polygons(annotation_id, square)
+    assert document.annotation(annotation_id).area == 1600
+    controller.undo()
+    assert document.annotation(annotation_id).area != 1600
+    controller.delete_selected()
+    assert not document.has_annotation(annotation_id)
+    assert controller.selected is None
+    controller.undo()
+    assert document.has_annotation(annotation_id)
+
+
+def test_answers_for_another_image_are_ignored(qtbot, setup):
+    controller, document, _, _, encodings, image, rgb = setup
+    _encode(setup)
+    controller.add_point(100, 75, True)
+    other = document.add_image("b.png", 200, 150)
+    controller.set_image(other.id, rgb)
+    qtbot.wait(100)
+    assert controller.session.candidates == ()
+    assert not controller.window.scene.has_candidate_overlay()
