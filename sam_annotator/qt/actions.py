@@ -56,8 +56,9 @@ def _candidates() -> tuple[ActionSpec, ...]:
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("file.open_folder", "&Open Folder…", "File", ("Ctrl+O",), "Open a folder of images"),
     ActionSpec("file.import_coco", "&Import COCO…", "File", ("Ctrl+I",), "Load a COCO JSON file"),
-    ActionSpec("file.save", "&Save", "File", ("Ctrl+S",), "Save the project now"),
+    ActionSpec("file.save", "&Save", "File", ("Ctrl+S",), "Write the COCO file"),
     ActionSpec("file.export_coco", "&Export COCO…", "File", ("Ctrl+E",), "Write a COCO JSON file"),
+    ActionSpec("file.choose_model", "Choose &Model…", "File", (), "SAM checkpoint or GrabCut"),
     ActionSpec("file.quit", "&Quit", "File", ("Ctrl+Q",), "Quit (asks about unsaved changes)"),
     ActionSpec("edit.undo", "&Undo", "Edit", ("Ctrl+Z",), "Remove the last prompt, else undo"),
     ActionSpec("edit.redo", "&Redo", "Edit", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo the last edit"),

@@ -128,8 +128,12 @@ class LabelingController(QObject):
         self.selectionChanged.emit(None)
 
     def set_segmenter(self, segmenter: Segmenter | None) -> None:
+        """Use another engine. Prompts made before the first engine was loaded are kept
+        (answered once the image is encoded); another engine's candidates are dropped."""
+        if self.segmenter is not None:
+            self.session.clear()
+            self._accept_pending = False
         self.segmenter = segmenter
-        self.session.clear()
         self._show_session()
 
     def encoding_ready(self, image_id: int) -> None:

@@ -67,7 +67,14 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.zoom_label)
         status.addPermanentWidget(self.engine_label)
         self.view.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.close_guard: Callable[[], bool] | None = None  # False keeps the window open
         self.resize(1400, 900)
+
+    def closeEvent(self, event) -> None:
+        if self.close_guard is not None and not self.close_guard():
+            event.ignore()
+            return
+        event.accept()
 
     def add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QPainter
-from PySide6.QtWidgets import QGraphicsView
+from PySide6.QtWidgets import QGraphicsView, QLabel
 
 from sam_annotator.qt.canvas.items import VertexHandle
 from sam_annotator.qt.canvas.scene import CanvasScene
@@ -54,6 +54,27 @@ class CanvasView(QGraphicsView):
         self._space_down = False
         self._space_panned = False
         self._fitted = True
+        self._busy = QLabel(self.viewport())
+        self._busy.setStyleSheet(
+            "QLabel { background: rgba(0, 0, 0, 160); color: white; padding: 6px 10px;"
+            " border-radius: 4px; }"
+        )
+        self._busy.move(12, 12)
+        self._busy.hide()
+
+    # -- busy indicator -------------------------------------------------------------------
+    def set_busy(self, text: str | None) -> None:
+        """Show a small notice over the image (e.g. while SAM encodes it); None hides it."""
+        if text:
+            self._busy.setText(text)
+            self._busy.adjustSize()
+            self._busy.show()
+            self._busy.raise_()
+        else:
+            self._busy.hide()
+
+    def busy_text(self) -> str | None:
+        return self._busy.text() if self._busy.isVisible() else None
 
     # -- zoom --------------------------------------------------------------------------
     def zoom(self) -> float:

@@ -1,0 +1,248 @@
+"""The labeling application: builds the window, the model objects and the controllers,
+and connects every action of the action table to its handler.
+
+Nothing here holds labeling state: the Document and UndoStack are the model; the
+controllers (labeling, navigation, project, engine) act on them; the widgets show them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+from sam_annotator import __version__
+from sam_annotator.config import AppDirs
+from sam_annotator.inference.checkpoints import CheckpointNotFoundError, resolve_checkpoint
+from sam_annotator.io.pixel_cache import PixelCache
+from sam_annotator.model.document import Document
+from sam_annotator.model.undo_stack import UndoStack
+from sam_annotator.qt.actions import Keymap, KeymapError
+from sam_annotator.qt.dialogs.checkpoint import DOWNLOAD, LOCAL, CheckpointDialog
+from sam_annotator.qt.dialogs.shortcuts import ShortcutsDialog
+from sam_annotator.qt.docks.annotations import AnnotationsDock
+from sam_annotator.qt.docks.categories import CategoriesDock
+from sam_annotator.qt.docks.images import ImagesDock
+from sam_annotator.qt.encodings import EncodingService
+from sam_annotator.qt.engine import EngineController
+from sam_annotator.qt.labeling import LabelingController
+from sam_annotator.qt.main_window import MainWindow
+from sam_annotator.qt.navigation import Navigator
+from sam_annotator.qt.project_controller import ProjectController
+
+LEFT, RIGHT = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+
+
+class LabelingApp(QObject):
+    def __init__(self, dirs: AppDirs, *, autosave_delay_s: float = 1.0) -> None:
+        super().__init__()
+        self.dirs = dirs
+        self.document = Document()
+        self.undo_stack = UndoStack(self.document)
+        self.window = MainWindow()
+        self.project = ProjectController(
+            self.window, self.document, self.undo_stack, dirs, autosave_delay_s=autosave_delay_s
+        )
+        self.window.apply_keymap(self._saved_keymap())
+        self.pixels = PixelCache()
+        self.images = ImagesDock(self.document)
+        self.categories = CategoriesDock(self.document, self.undo_stack)
+        self.annotations = AnnotationsDock(self.document)
+        self.window.add_dock("Images", self.images, LEFT)
+        self.window.add_dock("Categories", self.categories, RIGHT)
+        self.window.add_dock("Annotations", self.annotations, RIGHT)
+        self.encodings = EncodingService(lambda image_id: self.navigator.load_pixels(image_id))
+        self.labeling = LabelingController(
+            self.window, self.document, self.undo_stack, self.encodings.get
+        )
+        self.navigator = Navigator(
+            self.window, self.document, self.undo_stack, self.pixels, self.encodings,
+            self.labeling, self.images, self.annotations,
+        )  # fmt: skip
+        self.engine = EngineController(config_dir=dirs.config)
+        self._connect()
+
+    # -- wiring --------------------------------------------------------------------------
+    def _connect(self) -> None:
+        w, lab, nav, proj = self.window, self.labeling, self.navigator, self.project
+        for source in (lab, nav, proj, self.engine, self.categories):
+            source.message.connect(self.show_message)
+        handlers = {
+            "file.open_folder": proj.choose_folder,
+            "file.import_coco": proj.choose_coco,
+            "file.save": proj.save,
+            "file.export_coco": proj.export,
+            "file.choose_model": self.choose_model,
+            "file.quit": w.close,
+            "edit.undo": lab.undo,
+            "edit.redo": lab.redo,
+            "edit.delete": lab.delete_selected,
+            "edit.preferences": self.edit_shortcuts,
+            "segment.accept": lab.accept,
+            "segment.clear": lab.clear_prompts,
+            "segment.next_candidate": lambda: lab.cycle(1),
+            "segment.previous_candidate": lambda: lab.cycle(-1),
+            "label.choose": self.choose_category,
+            "label.new_category": self.categories.add,
+            "image.next": lambda: nav.step(1),
+            "image.previous": lambda: nav.step(-1),
+            "image.done_next": nav.done_and_next,
+            "view.fit": w.view.fit,
+            "view.zoom_in": lambda: w.view.zoom_by(1.25),
+            "view.zoom_out": lambda: w.view.zoom_by(0.8),
+            "view.actual_size": w.view.actual_size,
+            "help.shortcuts": lambda: ShortcutsDialog(w.keymap, parent=w).exec(),
+            "help.about": self.about,
+        }
+        for n in range(1, 5):
+            handlers[f"segment.candidate_{n}"] = lambda n=n: lab.choose(n - 1)
+        for n in range(1, 10):
+            handlers[f"label.category_{n}"] = lambda n=n: self.pick_category_at(n - 1)
+        for action_id, handler in handlers.items():
+            w.on(action_id, handler)
+        previous_mask = w.actions["segment.use_previous_mask"]
+        previous_mask.setChecked(lab.session.use_previous_mask)
+        previous_mask.toggled.connect(lab.set_use_previous_mask)
+        w.actions["view.toggle_annotations"].toggled.connect(
+            lambda hidden: w.scene.set_annotations_visible(not hidden)
+        )
+        w.close_guard = self.project.confirm_close
+        self.categories.categoryChosen.connect(self.set_category)
+        self.annotations.annotationSelected.connect(lab.select)
+        self.annotations.visibilityChanged.connect(lambda i, v: lab.set_hidden(i, not v))
+        self.annotations.categoryRequested.connect(self._recategorise)
+        self.annotations.deleteRequested.connect(self._delete_annotation)
+        lab.selectionChanged.connect(self.annotations.select)
+        self.project.opened.connect(self._on_opened)
+        self.engine.engineChanged.connect(self._on_engine)
+        self.engine.loadFailed.connect(self._on_load_failed)
+
+    # -- start / stop --------------------------------------------------------------------
+    def start(
+        self,
+        images_dir: str | Path | None,
+        *,
+        coco: str | Path | None = None,
+        checkpoint: str | Path | None = None,
+        model_type: str | None = None,
+        ask_for_model: bool = True,
+    ) -> None:
+        folder = images_dir or self.project.settings().get("last_images_dir")
+        if folder:
+            self.project.open_folder(folder, coco=coco)
+        else:
+            self.show_message("Open a folder of images to start (Ctrl+O).")
+        try:
+            path = resolve_checkpoint(
+                checkpoint, config_dir=self.dirs.config, model_type=model_type
+            )
+        except (CheckpointNotFoundError, ValueError) as error:
+            self._on_load_failed(str(error))
+            return
+        if path is not None:
+            self.engine.load(path, model_type, remember=checkpoint is not None)
+        elif ask_for_model:
+            self.choose_model(reason="No SAM checkpoint was found.")
+        else:
+            self.engine.use_grabcut()
+
+    def shutdown(self) -> None:
+        self.project.shutdown()
+        for worker_owner in (self.encodings, self.engine):
+            worker_owner.shutdown()
+        self.labeling.worker.shutdown(timeout=5.0)
+
+    # -- handlers ------------------------------------------------------------------------
+    def show_message(self, text: str) -> None:
+        self.window.statusBar().showMessage(text, 8000)
+
+    def choose_model(self, reason: str = "") -> None:
+        dialog = CheckpointDialog(self.window, reason=reason)
+        if not dialog.exec():
+            if self.engine.segmenter is None:
+                self.engine.use_grabcut()
+            return
+        if dialog.choice == LOCAL and dialog.path:
+            self.engine.load(Path(dialog.path))
+        elif dialog.choice == DOWNLOAD:
+            self.window.show_progress(f"Downloading {dialog.model_type}", 0)
+            self.engine.downloadProgress.connect(self._on_download_progress)
+            self.engine.download(dialog.model_type)
+        else:
+            self.engine.use_grabcut()
+
+    def _on_download_progress(self, done: int, total: int) -> None:
+        if total:
+            self.window.show_progress("Downloading", done // 2**20, max(1, total // 2**20))
+
+    def _on_engine(self, segmenter) -> None:
+        self.window.hide_progress()
+        self.window.engine_label.setText(segmenter.name)
+        self.labeling.set_segmenter(segmenter)
+        self.encodings.set_segmenter(segmenter)
+        self.navigator._show_encoding_state()
+
+    def _on_load_failed(self, text: str) -> None:
+        self.show_message(f"Model not loaded: {text}")
+        if self.window.isVisible():
+            QMessageBox.warning(self.window, "Model not loaded", text)
+        if self.engine.segmenter is None:
+            self.engine.use_grabcut()
+
+    def _on_opened(self, workspace) -> None:
+        for relative, reason in workspace.unreadable.items():
+            self.show_message(f"{relative}: {reason}")
+        images = self.document.images()
+        first = next((i.id for i in images if i.status.value != "done"), None)
+        self.navigator.open(first if first is not None else (images[0].id if images else None))
+        categories = self.document.categories()
+        if categories:
+            self.set_category(categories[0].id)
+
+    def set_category(self, category_id: int) -> None:
+        self.labeling.set_category(category_id)
+        self.categories.set_current(category_id)
+
+    def pick_category_at(self, position: int) -> None:
+        categories = self.document.categories()
+        if position < len(categories):
+            self.set_category(categories[position].id)
+
+    def choose_category(self) -> None:
+        names = [c.name for c in self.document.categories()]
+        name, ok = QInputDialog.getItem(self.window, "Category", "Category:", names, 0, True)
+        if not ok or not name.strip():
+            return
+        existing = self.document.category_by_name(name.strip())
+        category_id = existing.id if existing is not None else self.categories.add(name)
+        if category_id is not None:
+            self.set_category(category_id)
+
+    def _recategorise(self, annotation_id: int, category_id: int) -> None:
+        self.labeling.select(annotation_id)
+        self.set_category(category_id)
+
+    def _delete_annotation(self, annotation_id: int) -> None:
+        self.labeling.select(annotation_id)
+        self.labeling.delete_selected()
+
+    def edit_shortcuts(self) -> None:
+        dialog = ShortcutsDialog(self.window.keymap, editable=True, parent=self.window)
+        if dialog.exec():
+            self.window.apply_keymap(dialog.keymap)
+            self.project.remember(shortcuts=dialog.keymap.overrides() or None)
+
+    def _saved_keymap(self) -> Keymap:
+        try:
+            return Keymap.from_overrides(self.project.settings().get("shortcuts", {}))
+        except KeymapError as error:
+            self.show_message(f"Saved shortcuts ignored: {error}")
+            return Keymap()
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self.window,
+            "About sam-annotator",
+            f"sam-annotator {__version__}\nLabel images with Segment Anything.",
+        )

@@ -1,0 +1,119 @@
+"""The images dock: every image with its labeling status, annotation count, encoding state.
+
+Status: not started / in progress / done (from the document), or the reason an image
+cannot be read. The encoding column says whether SAM's embedding is ready, queued or
+being computed. Activating a row opens that image.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from sam_annotator.model.document import Document
+from sam_annotator.model.records import ImageStatus
+
+STATUS_TEXT = {
+    ImageStatus.NOT_STARTED: "○ to do",
+    ImageStatus.IN_PROGRESS: "◐ started",
+    ImageStatus.DONE: "● done",
+}
+
+
+class ImagesDock(QWidget):
+    imageActivated = Signal(int)
+
+    def __init__(self, document: Document, parent=None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.broken: dict[int, str] = {}
+        self.encoding_text: dict[int, str] = {}
+        self._items: dict[int, QTreeWidgetItem] = {}
+        self.filter = QLineEdit(self)
+        self.filter.setPlaceholderText("Filter by name…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self._apply_filter)
+        self.tree = QTreeWidget(self)
+        self.tree.setHeaderLabels(["Image", "Status", "Ann.", "SAM"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.tree.itemActivated.connect(self._on_activated)
+        self.tree.itemClicked.connect(self._on_activated)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.tree)
+        document.events.changed.connect(self._refresh_rows)
+        document.events.reset.connect(self._on_reset)
+        document.events.images_added.connect(lambda _images: self.rebuild())
+        self.rebuild()
+
+    def _on_reset(self) -> None:
+        self.broken.clear()
+        self.encoding_text.clear()
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        self.tree.clear()
+        self._items = {}
+        for image in self.document.images():
+            item = QTreeWidgetItem([image.path, "", "", ""])
+            item.setData(0, Qt.ItemDataRole.UserRole, image.id)
+            item.setToolTip(0, image.path)
+            self.tree.addTopLevelItem(item)
+            self._items[image.id] = item
+        self._refresh_rows()
+        self.tree.resizeColumnToContents(0)
+
+    def _refresh_rows(self) -> None:
+        counts: dict[int, int] = {}
+        for image in self.document.images():
+            counts[image.id] = len(self.document.annotations(image.id))
+        for image in self.document.images():
+            item = self._items.get(image.id)
+            if item is None:
+                continue
+            self.refresh_row(image.id, count=counts[image.id])
+
+    def refresh_row(self, image_id: int, count: int | None = None) -> None:
+        item = self._items.get(image_id)
+        if item is None:
+            return
+        image = self.document.image(image_id)
+        if image_id in self.broken:
+            item.setText(1, "⚠ unreadable")
+            item.setToolTip(1, self.broken[image_id])
+        else:
+            item.setText(1, STATUS_TEXT[image.status])
+            item.setToolTip(1, "")
+        if count is None:
+            count = len(self.document.annotations(image_id))
+        item.setText(2, str(count))
+        item.setText(3, self.encoding_text.get(image_id, ""))
+
+    def set_broken(self, image_id: int, reason: str) -> None:
+        self.broken[image_id] = reason
+        self.refresh_row(image_id)
+
+    def set_encoding_text(self, image_id: int, text: str) -> None:
+        self.encoding_text[image_id] = text
+        self.refresh_row(image_id)
+
+    def set_current(self, image_id: int) -> None:
+        item = self._items.get(image_id)
+        if item is not None:
+            self.tree.setCurrentItem(item)
+            self.tree.scrollToItem(item)
+
+    def row_texts(self, image_id: int) -> list[str]:
+        item = self._items[image_id]
+        return [item.text(column) for column in range(4)]
+
+    def _on_activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
+        self.imageActivated.emit(item.data(0, Qt.ItemDataRole.UserRole))
+
+    def _apply_filter(self, text: str) -> None:
+        needle = text.strip().lower()
+        for item in self._items.values():
+            item.setHidden(bool(needle) and needle not in item.text(0).lower())
