@@ -1,0 +1,132 @@
+"""COCO run-length encoding (RLE) of a mask, validated before pycocotools sees it.
+
+COCO RLE stores an HxW mask in column-major (Fortran) order as alternating run lengths
+starting with a run of 0s. `counts` is either the list of run lengths ("uncompressed",
+as in COCO's crowd annotations) or pycocotools' compact string ("compressed": 6 bits
+per character, ASCII 48-111, each count coded relative to the count two before).
+
+pycocotools decodes counts without bounds checks, so malformed counts could write past
+its buffer; `Rle` therefore checks that the counts are non-negative and sum to H*W.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as coco_mask
+
+
+def decode_counts_string(text: str) -> list[int]:
+    """pycocotools' compressed counts string -> run lengths (ValueError if malformed)."""
+    counts: list[int] = []
+    position = 0
+    while position < len(text):
+        value = 0
+        shift = 0
+        more = True
+        while more:
+            if position >= len(text):
+                raise ValueError("compressed RLE counts end in the middle of a number")
+            code = ord(text[position]) - 48
+            if not 0 <= code < 64:
+                raise ValueError(
+                    f"compressed RLE counts hold an invalid character {text[position]!r}"
+                )
+            if shift > 60:
+                raise ValueError("compressed RLE counts hold an impossibly large number")
+            value |= (code & 0x1F) << shift
+            more = bool(code & 0x20)
+            position += 1
+            shift += 5
+            if not more and code & 0x10:
+                value |= -1 << shift
+        if len(counts) > 2:
+            value += counts[-2]
+        counts.append(value)
+    return counts
+
+
+@dataclass(frozen=True)
+class Rle:
+    """An HxW mask as COCO RLE; `counts` is a str (compressed) or a tuple of ints."""
+
+    height: int
+    width: int
+    counts: str | tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        for name in ("height", "width"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"RLE {name} must be a positive integer, got {value!r}")
+        if isinstance(self.counts, str):
+            runs = decode_counts_string(self.counts)
+        elif isinstance(self.counts, tuple):
+            runs = list(self.counts)
+            for run in runs:
+                if isinstance(run, bool) or not isinstance(run, int):
+                    raise ValueError(f"RLE counts must be integers, got {run!r:.40}")
+        else:
+            kind = type(self.counts).__name__
+            raise ValueError(f"RLE counts must be a string or a list, got {kind}")
+        if any(run < 0 for run in runs):
+            raise ValueError("RLE counts hold a negative run length")
+        total = sum(runs)
+        if total != self.height * self.width:
+            raise ValueError(
+                f"RLE counts cover {total} pixels, but the size {self.height}x{self.width} "
+                f"(HxW) has {self.height * self.width}"
+            )
+
+    @property
+    def is_compressed(self) -> bool:
+        return isinstance(self.counts, str)
+
+    @classmethod
+    def from_coco(cls, obj: Any) -> Rle:
+        """From a COCO segmentation dict {"size": [h, w], "counts": str | list[int]}."""
+        if not isinstance(obj, Mapping) or "size" not in obj or "counts" not in obj:
+            raise ValueError("an RLE must be an object with 'size' and 'counts'")
+        size = obj["size"]
+        if not isinstance(size, (list, tuple)) or len(size) != 2:
+            raise ValueError(f"RLE size must be [height, width], got {size!r:.60}")
+        counts = obj["counts"]
+        if isinstance(counts, bytes):
+            counts = counts.decode("ascii", errors="replace")
+        if isinstance(counts, list):
+            counts = tuple(counts)
+        return cls(size[0], size[1], counts)
+
+    @classmethod
+    def from_mask(cls, mask: np.ndarray) -> Rle:
+        """HxW mask (bool or 0/1) -> compressed Rle."""
+        array = np.asarray(mask)
+        if array.ndim != 2:
+            raise ValueError(f"a mask must be 2-D (HxW), got shape {array.shape}")
+        encoded = coco_mask.encode(np.asfortranarray(array != 0, dtype=np.uint8))
+        return cls(int(array.shape[0]), int(array.shape[1]), encoded["counts"].decode("ascii"))
+
+    def to_coco(self) -> dict[str, Any]:
+        """JSON-ready COCO dict, in the same form (compressed or not) as stored."""
+        counts = self.counts if isinstance(self.counts, str) else list(self.counts)
+        return {"size": [self.height, self.width], "counts": counts}
+
+    def to_pycocotools(self) -> dict[str, Any]:
+        """The compressed dict that pycocotools' decode / area / toBbox accept."""
+        if isinstance(self.counts, str):
+            return {"size": [self.height, self.width], "counts": self.counts.encode("ascii")}
+        return coco_mask.frPyObjects(self.to_coco(), self.height, self.width)
+
+    def compressed(self) -> Rle:
+        """The same mask with string counts."""
+        if isinstance(self.counts, str):
+            return self
+        counts = self.to_pycocotools()["counts"].decode("ascii")
+        return Rle(self.height, self.width, counts)
+
+    def to_mask(self) -> np.ndarray:
+        """HxW bool mask."""
+        return coco_mask.decode(self.to_pycocotools()).astype(bool)
