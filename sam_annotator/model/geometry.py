@@ -24,16 +24,15 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import shapely
 from pycocotools import mask as coco_mask
 from shapely.geometry import Polygon as ShapelyPolygon
-from shapely.geometry.polygon import orient
 
-from sam_annotator.model.keyhole import bridge_holes, signed_area
+from sam_annotator.model.keyhole import bridge_holes
 from sam_annotator.model.rle import Rle
+from sam_annotator.model.simplify import simplify_polygon
 
-DEFAULT_TOLERANCE = 0.4
-"""Douglas-Peucker tolerance in pixels: the outline moves by at most this much."""
+DEFAULT_TOLERANCE = 0.5
+"""Simplification tolerance in pixels (Douglas-Peucker, then refit: see simplify.py)."""
 DEFAULT_MIN_AREA = 0
 """Parts and holes smaller than this many pixels are dropped; 0 keeps everything."""
 
@@ -132,7 +131,7 @@ def mask_to_polygons(
     parts: list[tuple[float, list[float]]] = []
     for exterior, holes in _trace_outlines(crop):
         polygon = ShapelyPolygon(exterior / 2.0, [hole / 2.0 for hole in holes])
-        polygon = orient(_simplify(polygon, tolerance), sign=1.0)
+        polygon = simplify_polygon(polygon, tolerance)
         ring = bridge_holes(
             np.asarray(polygon.exterior.coords)[:-1],
             [np.asarray(interior.coords)[:-1] for interior in polygon.interiors],
@@ -141,28 +140,6 @@ def mask_to_polygons(
         parts.append((polygon.area, ring.ravel().tolist()))
     parts.sort(key=lambda part: -part[0])
     return PolygonConversion([flat for _, flat in parts], tuple(dropped), tuple(filled))
-
-
-def _simplify(polygon: ShapelyPolygon, tolerance: float) -> ShapelyPolygon:
-    """Topology-preserving Douglas-Peucker; the traced polygon if that degenerates."""
-    if tolerance == 0:
-        return polygon
-    simplified = polygon.simplify(tolerance, preserve_topology=True)
-    if not isinstance(simplified, ShapelyPolygon) or simplified.is_empty:
-        return polygon
-    rings = [simplified.exterior, *simplified.interiors]
-    if (
-        shapely.is_valid(simplified)
-        and len(rings) == 1 + len(polygon.interiors)
-        and all(_has_three_corners(np.asarray(ring.coords)[:-1]) for ring in rings)
-    ):
-        return simplified
-    return polygon
-
-
-def _has_three_corners(ring: np.ndarray) -> bool:
-    """At least 3 distinct vertices, not all on one line (i.e. a non-zero area)."""
-    return len(ring) >= 3 and signed_area(ring) != 0
 
 
 def _trace_outlines(crop: np.ndarray) -> list[tuple[np.ndarray, list[np.ndarray]]]:
@@ -269,7 +246,8 @@ def validate_polygons(polygons: Sequence[Sequence[float]], height: int, width: i
 def polygons_to_mask(polygons: Sequence[Sequence[float]], height: int, width: int) -> np.ndarray:
     """COCO polygons -> HxW bool mask, rasterised by pycocotools (union of the rings)."""
     validate_polygons(polygons, height, width)
-    return coco_mask.decode(_polygons_rle(polygons, height, width)).astype(bool)
+    rle = _polygons_rle(polygons, height, width)
+    return Rle(height, width, rle["counts"].decode("ascii")).to_mask()
 
 
 def _polygons_rle(polygons: Sequence[Sequence[float]], height: int, width: int) -> dict:

@@ -127,6 +127,19 @@ class Rle:
         counts = self.to_pycocotools()["counts"].decode("ascii")
         return Rle(self.height, self.width, counts)
 
+    def runs(self) -> list[int]:
+        """The run lengths (0s first), decoded from the string if compressed."""
+        if isinstance(self.counts, str):
+            return decode_counts_string(self.counts)
+        return list(self.counts)
+
     def to_mask(self) -> np.ndarray:
-        """HxW bool mask."""
-        return coco_mask.decode(self.to_pycocotools()).astype(bool)
+        """HxW bool mask (decoded here with numpy; the counts were validated)."""
+        return runs_to_mask(self.runs(), self.height, self.width)
+
+
+def runs_to_mask(runs: list[int], height: int, width: int) -> np.ndarray:
+    """Column-major run lengths (0s first) -> HxW bool mask."""
+    values = np.arange(len(runs)) % 2 == 1
+    flat = np.repeat(values, runs)
+    return flat.reshape(width, height).T.copy()
