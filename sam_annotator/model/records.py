@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from sam_annotator.model.rle import Rle
+from sam_annotator.model.rle import Rle, strict_int
 
 Polygons = tuple[tuple[float, ...], ...]
 """COCO polygons, immutable: one flat (x0, y0, x1, y1, ...) tuple per ring."""
@@ -59,11 +59,14 @@ def _frozen_extra(extra: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(copy.deepcopy(dict(extra)))
 
 
-def _check_id(name: str, value: Any, *, minimum: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+def _set_int(record: Any, attribute: str, name: str, *, positive: bool = False) -> None:
+    """Check that a field is an integer (numpy ones become int); positive if asked."""
+    value = strict_int(getattr(record, attribute))
+    if value is None:
+        raise ValueError(f"{name} must be an integer, got {getattr(record, attribute)!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    object.__setattr__(record, attribute, value)
 
 
 class ImageStatus(str, enum.Enum):
@@ -90,15 +93,11 @@ class ImageRecord:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_id("image id", self.id)
+        _set_int(self, "id", "image id")
         if not isinstance(self.path, str) or not self.path:
             raise ValueError(f"image {self.id}: path must be a non-empty string")
         for name in ("width", "height"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(
-                    f"image {self.id}: {name} must be a positive integer, got {value!r}"
-                )
+            _set_int(self, name, f"image {self.id}: {name}", positive=True)
         object.__setattr__(self, "status", ImageStatus(self.status))
         object.__setattr__(self, "extra", _frozen_extra(self.extra))
 
@@ -114,7 +113,7 @@ class Category:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_id("category id", self.id)
+        _set_int(self, "id", "category id")
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"category {self.id}: the name must be a non-empty string")
         if self.supercategory is not None and not isinstance(self.supercategory, str):
@@ -159,9 +158,10 @@ class Annotation:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_id("annotation id", self.id)
-        _check_id(f"annotation {self.id}: image id", self.image_id)
-        _check_id(f"annotation {self.id}: category id", self.category_id)
+        _set_int(self, "id", "annotation id")
+        _set_int(self, "image_id", f"annotation {self.id}: image id")
+        _set_int(self, "category_id", f"annotation {self.id}: category id")
+        _set_int(self, "area", f"annotation {self.id}: area")
         object.__setattr__(self, "segmentation", freeze_segmentation(self.segmentation))
         bbox = tuple(float(v) for v in self.bbox)
         if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox):

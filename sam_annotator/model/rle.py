@@ -19,6 +19,13 @@ import numpy as np
 from pycocotools import mask as coco_mask
 
 
+def strict_int(value: Any) -> int | None:
+    """`value` as a Python int if it is an integer (numpy integers included, bools not)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        return None
+    return int(value)
+
+
 def decode_counts_string(text: str) -> list[int]:
     """pycocotools' compressed counts string -> run lengths (ValueError if malformed)."""
     counts: list[int] = []
@@ -59,16 +66,19 @@ class Rle:
 
     def __post_init__(self) -> None:
         for name in ("height", "width"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"RLE {name} must be a positive integer, got {value!r}")
+            value = strict_int(getattr(self, name))
+            if value is None or value <= 0:
+                raise ValueError(
+                    f"RLE {name} must be a positive integer, got {getattr(self, name)!r}"
+                )
+            object.__setattr__(self, name, value)
         if isinstance(self.counts, str):
             runs = decode_counts_string(self.counts)
         elif isinstance(self.counts, tuple):
-            runs = list(self.counts)
-            for run in runs:
-                if isinstance(run, bool) or not isinstance(run, int):
-                    raise ValueError(f"RLE counts must be integers, got {run!r:.40}")
+            runs = [strict_int(run) for run in self.counts]
+            if None in runs:
+                raise ValueError("RLE counts must be integers")
+            object.__setattr__(self, "counts", tuple(runs))
         else:
             kind = type(self.counts).__name__
             raise ValueError(f"RLE counts must be a string or a list, got {kind}")
