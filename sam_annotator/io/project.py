@@ -34,6 +34,14 @@ PROJECT_VERSION = 1
 _RETRY_S = 1.0  # after a failed autosave, wait at least this long before trying again
 
 
+DEFAULT_PROJECT_NAME = "sam_annotator_project.json"
+
+
+def default_project_path(images_root: str | Path) -> Path:
+    """Where a project is kept by default: beside the images, in the images folder."""
+    return Path(images_root) / DEFAULT_PROJECT_NAME
+
+
 class ProjectFormatError(ValueError):
     """A project file that cannot be read; the message names the file and the entry."""
 

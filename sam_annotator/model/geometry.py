@@ -8,8 +8,9 @@ polygon traced along pixel edges decodes back to the same pixels.
 `mask_to_polygons` traces each part's outline through the midpoints of its boundary
 pixel edges (the marching-squares contour at level 0.5 between pixel centres). Every
 pixel centre is then at least 0.35 px from the outline, on the correct side, so the
-unsimplified outline rasterises to exactly the input mask. Simplification moves the
-outline by at most `tolerance` px. Holes are joined to their part through zero-width
+unsimplified outline rasterises to exactly the input mask. Simplification
+(simplify.py) keeps the outline within about `tolerance` px of the traced one (each
+vertex moves at most 1.5 x tolerance). Holes are joined to their part through zero-width
 cuts (see keyhole.py), so every COCO reader draws them as background.
 
 Masks are HxW arrays (bool or 0/1 integers); polygons are COCO flat lists
@@ -105,8 +106,10 @@ def mask_to_polygons(
 ) -> PolygonConversion:
     """HxW mask -> COCO polygons for ONE annotation: every part, holes as keyholes.
 
-    tolerance: maximum distance in pixels between the simplified and the traced outline
-    (0 = no simplification: the polygons rasterise with pycocotools to exactly `mask`).
+    tolerance: Douglas-Peucker tolerance in pixels, followed by a refit of each edge
+    (see simplify.py); no vertex moves more than 1.5 x tolerance from the traced
+    outline (0 = no simplification: the polygons rasterise with pycocotools to exactly
+    `mask`).
     Simplification keeps topology: no ring crosses another or itself, and every ring
     keeps at least 3 non-collinear vertices.
     min_area: parts, and holes, with fewer pixels than this are dropped (parts) or

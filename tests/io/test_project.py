@@ -69,6 +69,10 @@ def test_round_trip_restores_everything(edited, tmp_path):
     assert loaded.make_annotation(1, 1, SQUARE).id == 3
 
 
+def test_default_project_path_is_beside_the_images(tmp_path):
+    assert project.default_project_path(tmp_path) == tmp_path / "sam_annotator_project.json"
+
+
 def test_bad_project_files_are_named(tmp_path, edited):
     path = tmp_path / "p.samproj"
     path.write_text("{")

@@ -262,6 +262,8 @@ def test_area_and_bbox_match_pycocotools():
     reference = coco_rasterise(polygon, 30, 40)
     assert area == reference.sum() and bbox == mask_bbox(reference)
     np.testing.assert_array_equal(polygons_to_mask(polygon, 30, 40), reference)
+    height, width = np.array(reference.shape)  # numpy integers are fine too
+    np.testing.assert_array_equal(polygons_to_mask(polygon, height, width), reference)
 
 
 @pytest.mark.parametrize(
