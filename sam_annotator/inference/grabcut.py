@@ -138,6 +138,7 @@ class GrabCutSegmenter:
     model_id = _MODEL_ID
     mask_input_supported = False
     distinct_single_output = False  # decode(multimask=False) is the best alternative
+    score_name = "score"  # a heuristic quality estimate, not a predicted IoU
 
     def encode(self, image: np.ndarray) -> GrabCutEncoding:
         """Validate an HxWx3 uint8 RGB image and keep a copy with long side <= 640."""

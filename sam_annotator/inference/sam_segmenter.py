@@ -64,6 +64,7 @@ class SamSegmenter:
 
     mask_input_supported = True
     distinct_single_output = True
+    score_name = "IoU"  # Candidate.score is SAM's predicted IoU
 
     def __init__(self, model: Sam, model_type: str | None = None) -> None:
         self.model = model.eval()

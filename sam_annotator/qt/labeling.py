@@ -37,11 +37,12 @@ from sam_annotator.model.records import ImageStatus
 from sam_annotator.model.undo_stack import UndoStack
 from sam_annotator.qt.canvas.overlay import mask_overlay_rgba
 from sam_annotator.qt.canvas.scene import AnnotationView
-from sam_annotator.qt.docks.candidates import THUMBNAIL, CandidatePreview, compose_preview
+from sam_annotator.qt.docks.candidates import CandidatePreview, candidate_previews
 from sam_annotator.qt.main_window import MainWindow
 from sam_annotator.qt.workers import BackgroundWorker
 
 HIGHLIGHT = QColor(30, 144, 255)
+PREVIEW_BASE = 640  # long side of the downscaled photo the previews are cut from
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,9 @@ class AcceptAnswer:
     dropped_parts: int
 
 
-def thumbnail_of(rgb: np.ndarray) -> np.ndarray:
+def downscaled(rgb: np.ndarray, long_side: int = PREVIEW_BASE) -> np.ndarray:
     height, width = rgb.shape[:2]
-    scale = THUMBNAIL / max(height, width)
+    scale = min(1.0, long_side / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
@@ -96,7 +97,7 @@ class LabelingController(QObject):
         self.category_id: int | None = None
         self.selected: int | None = None
         self.hidden: set[int] = set()
-        self._thumbnail: np.ndarray | None = None
+        self._preview_base: np.ndarray | None = None
         self._accept_pending = False
         self._overlay_cache: dict[int, np.ndarray] = {}
         self._previews: list[np.ndarray] = []
@@ -120,7 +121,7 @@ class LabelingController(QObject):
         self.image_id = image_id
         self.selected = None
         self.hidden.clear()
-        self._thumbnail = None if rgb is None else thumbnail_of(rgb)
+        self._preview_base = None if rgb is None else downscaled(rgb)
         self.window.scene.set_image(rgb)
         self.window.view.fit()
         self._refresh_annotations()
@@ -182,7 +183,7 @@ class LabelingController(QObject):
         if encoded is None:
             self.message.emit("Prompt kept: it is answered as soon as the image is encoded.")
             return
-        segmenter, image_id, thumbnail = self.segmenter, self.image_id, self._thumbnail
+        segmenter, image_id, base = self.segmenter, self.image_id, self._preview_base
         size = self.window.view.display_mask_size()
         color = self._color()
 
@@ -192,11 +193,10 @@ class LabelingController(QObject):
             previews = []
             if candidates:
                 overlay = render_overlay(segmenter, encoded, candidates[0], size, color)
-                if thumbnail is not None:
-                    for candidate in candidates:
-                        mask = segmenter.render(encoded, candidate, thumbnail.shape[:2])
-                        rgb = (color.red(), color.green(), color.blue())
-                        previews.append(compose_preview(thumbnail, mask, rgb))
+                if base is not None:
+                    masks = [segmenter.render(encoded, c, base.shape[:2]) for c in candidates]
+                    rgb = (color.red(), color.green(), color.blue())
+                    previews = candidate_previews(base, masks, rgb)
             return DecodeAnswer(request.generation, image_id, candidates, overlay, previews)
 
         self.worker.submit("decode", job)
@@ -317,10 +317,11 @@ class LabelingController(QObject):
         if not session.candidates:
             self._previews = []
         previews = [
-            CandidatePreview(p, c.score, "single" if c.index == 3 else "")
+            CandidatePreview(p, c.score, c.description or ("single" if c.index == 3 else ""))
             for p, c in zip(self._previews, session.candidates, strict=False)
         ]
-        self.window.candidates.set_candidates(previews, session.chosen_index)
+        score_name = getattr(self.segmenter, "score_name", "score")
+        self.window.candidates.set_candidates(previews, session.chosen_index, score_name)
         self._refresh_overlay()
         waiting = session.is_waiting
         self.window.view.viewport().setCursor(

@@ -23,6 +23,7 @@ class FakeSegmenter:
 
     mask_input_supported = True
     distinct_single_output = True
+    score_name = "IoU"
 
     def __init__(self, model_id: str = "fake-1", gate: threading.Event | None = None) -> None:
         self.name = "Fake engine"

@@ -1,4 +1,5 @@
-"""The candidate strip: SAM's candidates as small previews with their predicted IoU.
+"""The candidate strip: the engine's candidates as small previews with their scores
+(SAM: predicted IoU).
 
 Candidates arrive ordered best first; the chosen one is highlighted. Keys 1-4 and Tab are
 handled by the main window's actions; a click on a preview chooses it too.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
@@ -26,6 +28,41 @@ class CandidatePreview:
     thumbnail: np.ndarray  # HxWx3 uint8 RGB
     score: float
     caption: str = ""
+
+
+def candidate_previews(
+    base: np.ndarray, masks: list[np.ndarray], color: tuple[int, int, int]
+) -> list[np.ndarray]:
+    """Previews of candidate masks, all cropped to the same region around them.
+
+    base: HxWx3 uint8 RGB image (a downscaled copy of the photo); masks: HxW bool, one per
+    candidate. The crop is the union of the masks' boxes with a margin, so that a small
+    object fills its preview and the candidates can be compared side by side.
+    """
+    if not masks:
+        return []
+    union = np.logical_or.reduce(masks)
+    height, width = union.shape
+    rows, cols = np.flatnonzero(union.any(axis=1)), np.flatnonzero(union.any(axis=0))
+    if rows.size == 0:
+        y0, y1, x0, x1 = 0, height, 0, width
+    else:
+        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        side = max(y1 - y0, x1 - x0) * 1.3 + 8  # square-ish, with a margin
+        cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
+        y0, y1 = max(0, round(cy - side / 2)), min(height, round(cy + side / 2))
+        x0, x1 = max(0, round(cx - side / 2)), min(width, round(cx + side / 2))
+    crop = base[y0:y1, x0:x1]
+    scale = THUMBNAIL / max(crop.shape[:2])
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    thumbnail = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    previews = []
+    for mask in masks:
+        small = cv2.resize(
+            mask[y0:y1, x0:x1].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST
+        ).astype(bool)
+        previews.append(compose_preview(thumbnail, small, color))
+    return previews
 
 
 def compose_preview(
@@ -58,9 +95,12 @@ class CandidateStrip(QWidget):
         layout.addWidget(self._hint)
         layout.addStretch(1)
 
-    def set_candidates(self, previews: Sequence[CandidatePreview], chosen: int | None) -> None:
+    def set_candidates(
+        self, previews: Sequence[CandidatePreview], chosen: int | None, score_name: str = "IoU"
+    ) -> None:
         for button in self._buttons:
             self._row.removeWidget(button)
+            button.hide()  # deleteLater runs later: do not let it paint meanwhile
             button.deleteLater()
         self._buttons = []
         for index, preview in enumerate(previews):
@@ -69,7 +109,7 @@ class CandidateStrip(QWidget):
             button.setIcon(QIcon(QPixmap.fromImage(qimage_from_array(preview.thumbnail))))
             button.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
             caption = f" {preview.caption}" if preview.caption else ""
-            button.setText(f"{index + 1}: IoU {preview.score:.2f}{caption}")
+            button.setText(f"{index + 1}: {score_name} {preview.score:.2f}{caption}")
             button.setToolTip(f"Key {index + 1} chooses this candidate")
             button.setCheckable(True)
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)

@@ -8,7 +8,14 @@ being computed. Activating a row opens that image.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLineEdit,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from sam_annotator.model.document import Document
 from sam_annotator.model.records import ImageStatus
@@ -34,10 +41,15 @@ class ImagesDock(QWidget):
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self._apply_filter)
         self.tree = QTreeWidget(self)
-        self.tree.setHeaderLabels(["Image", "Status", "Ann.", "SAM"])
+        self.tree.setHeaderLabels(["Image", "Status", "Ann.", "Ready"])
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemActivated.connect(self._on_activated)
         self.tree.itemClicked.connect(self._on_activated)
         layout = QVBoxLayout(self)
@@ -64,7 +76,6 @@ class ImagesDock(QWidget):
             self.tree.addTopLevelItem(item)
             self._items[image.id] = item
         self._refresh_rows()
-        self.tree.resizeColumnToContents(0)
 
     def _refresh_rows(self) -> None:
         counts: dict[int, int] = {}
