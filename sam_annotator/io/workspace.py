@@ -1,7 +1,7 @@
 """Opening a folder of images as a labeling workspace (no Qt).
 
 A workspace is a Document plus where its project file lives. The project file is kept
-beside the images (`sam-annotator-project.json`) when that folder is writable, else in
+beside the images (`project.default_project_path`) when that folder is writable, else in
 the user data folder under a name derived from the images folder. Opening a folder:
 
 1. with a COCO file: the COCO file is read (strictly: a malformed file is an error that
@@ -26,10 +26,9 @@ from pathlib import Path
 
 from sam_annotator.io.coco import read_coco
 from sam_annotator.io.images import ImageLoadError, image_size, list_images
-from sam_annotator.io.project import load_project
+from sam_annotator.io.project import default_project_path, load_project
 from sam_annotator.model.document import Document
 
-PROJECT_FILENAME = "sam-annotator-project.json"
 DEFAULT_CATEGORY = "object"
 
 
@@ -47,7 +46,7 @@ def project_path_for(images_dir: str | Path, data_dir: str | Path) -> Path:
     """The project file of a folder: beside the images if writable, else in `data_dir`."""
     folder = Path(images_dir).resolve()
     if os.access(folder, os.W_OK):
-        return folder / PROJECT_FILENAME
+        return default_project_path(folder)
     digest = hashlib.sha1(str(folder).encode()).hexdigest()[:16]
     return Path(data_dir) / "projects" / f"{folder.name}-{digest}.json"
 

@@ -10,7 +10,8 @@ import pytest
 from sam_annotator.io import workspace as workspace_module
 from sam_annotator.io.coco import CocoFormatError, write_coco
 from sam_annotator.io.project import save_project
-from sam_annotator.io.workspace import PROJECT_FILENAME, open_workspace, project_path_for
+from sam_annotator.io.project import default_project_path
+from sam_annotator.io.workspace import open_workspace, project_path_for
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def test_new_folder_lists_images_with_displayed_sizes_and_reports_unreadable(tmp
     assert set(ws.unreadable) == {"broken.jpg"}
     assert "not an image" in ws.unreadable["broken.jpg"]
     assert [c.name for c in ws.document.categories()] == ["object"]
-    assert ws.project_path == folder.resolve() / PROJECT_FILENAME
+    assert ws.project_path == default_project_path(folder.resolve())
 
 
 def test_reopening_restores_the_autosaved_state_and_adds_new_files(tmp_path, folder, shared_data):
