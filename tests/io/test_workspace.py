@@ -9,8 +9,7 @@ import pytest
 
 from sam_annotator.io import workspace as workspace_module
 from sam_annotator.io.coco import CocoFormatError, write_coco
-from sam_annotator.io.project import save_project
-from sam_annotator.io.project import default_project_path
+from sam_annotator.io.project import default_project_path, save_project
 from sam_annotator.io.workspace import open_workspace, project_path_for
 
 
