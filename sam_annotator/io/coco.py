@@ -42,6 +42,7 @@ from sam_annotator.model.records import (
     ImageRecord,
     default_color,
     normalize_color,
+    segmentation_to_json,
 )
 from sam_annotator.model.rle import Rle
 
@@ -400,14 +401,11 @@ def _category_json(category: Category) -> dict[str, Any]:
 
 
 def _annotation_json(annotation: Annotation) -> dict[str, Any]:
-    segmentation = annotation.segmentation
     fields = {
         "id": annotation.id,
         "image_id": annotation.image_id,
         "category_id": annotation.category_id,
-        "segmentation": segmentation.to_coco()
-        if isinstance(segmentation, Rle)
-        else [list(polygon) for polygon in segmentation],
+        "segmentation": segmentation_to_json(annotation.segmentation),
         "area": annotation.area,
         "bbox": list(annotation.bbox),
         "iscrowd": int(annotation.iscrowd),

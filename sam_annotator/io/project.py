@@ -26,7 +26,12 @@ from typing import Any
 
 from sam_annotator.io.atomic import atomic_write_bytes
 from sam_annotator.model.document import Document, DocumentSnapshot
-from sam_annotator.model.records import Annotation, Category, ImageRecord
+from sam_annotator.model.records import (
+    Annotation,
+    Category,
+    ImageRecord,
+    segmentation_to_json,
+)
 from sam_annotator.model.rle import Rle
 
 PROJECT_FORMAT = "sam-annotator project"
@@ -84,14 +89,11 @@ def project_bytes(snapshot: DocumentSnapshot, path: Path) -> bytes:
 
 
 def _annotation_json(annotation: Annotation) -> dict[str, Any]:
-    segmentation = annotation.segmentation
     return {
         "id": annotation.id,
         "image_id": annotation.image_id,
         "category_id": annotation.category_id,
-        "segmentation": segmentation.to_coco()
-        if isinstance(segmentation, Rle)
-        else [list(p) for p in segmentation],
+        "segmentation": segmentation_to_json(annotation.segmentation),
         "iscrowd": annotation.iscrowd,
         "area": annotation.area,
         "bbox": list(annotation.bbox),

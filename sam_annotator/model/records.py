@@ -137,6 +137,13 @@ def freeze_segmentation(segmentation: Any) -> Segmentation:
     return tuple(frozen)
 
 
+def segmentation_to_json(segmentation: Segmentation) -> list[list[float]] | dict[str, Any]:
+    """A segmentation as COCO JSON: a list of flat polygons, or an RLE dict."""
+    if isinstance(segmentation, Rle):
+        return segmentation.to_coco()
+    return [list(polygon) for polygon in segmentation]
+
+
 @dataclass(frozen=True)
 class Annotation:
     """One object instance on one image.
