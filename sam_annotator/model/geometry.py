@@ -258,6 +258,16 @@ def _polygons_rle(polygons: Sequence[Sequence[float]], height: int, width: int) 
     return coco_mask.merge(rles)
 
 
+def segmentation_to_rle(
+    segmentation: Sequence[Sequence[float]] | Rle, height: int, width: int
+) -> dict:
+    """Polygons or an Rle -> one pycocotools RLE dict (for pycocotools.mask.iou / area)."""
+    if isinstance(segmentation, Rle):
+        _check_rle_size(segmentation, height, width)
+        return segmentation.to_pycocotools()
+    return _polygons_rle(segmentation, height, width)
+
+
 def segmentation_to_mask(
     segmentation: Sequence[Sequence[float]] | Rle, height: int, width: int
 ) -> np.ndarray:
