@@ -30,6 +30,7 @@ from sam_annotator.qt.labeling import LabelingController
 from sam_annotator.qt.main_window import MainWindow
 from sam_annotator.qt.navigation import Navigator
 from sam_annotator.qt.project_controller import ProjectController
+from sam_annotator.qt.proposals import ProposalsController
 
 LEFT, RIGHT = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
 
@@ -61,12 +62,13 @@ class LabelingApp(QObject):
             self.labeling, self.images, self.annotations,
         )  # fmt: skip
         self.engine = EngineController(config_dir=dirs.config)
+        self.proposals = ProposalsController(self.window, self.document, self.undo_stack)
         self._connect()
 
     # -- wiring --------------------------------------------------------------------------
     def _connect(self) -> None:
         w, lab, nav, proj = self.window, self.labeling, self.navigator, self.project
-        for source in (lab, nav, proj, self.engine, self.categories):
+        for source in (lab, nav, proj, self.engine, self.categories, self.proposals):
             source.message.connect(self.show_message)
         handlers = {
             "file.open_folder": proj.choose_folder,
@@ -79,10 +81,13 @@ class LabelingApp(QObject):
             "edit.redo": lab.redo,
             "edit.delete": lab.delete_selected,
             "edit.preferences": self.edit_shortcuts,
-            "segment.accept": lab.accept,
-            "segment.clear": lab.clear_prompts,
-            "segment.next_candidate": lambda: lab.cycle(1),
-            "segment.previous_candidate": lambda: lab.cycle(-1),
+            "segment.accept": self.accept,
+            "segment.clear": self.escape,
+            "segment.next_candidate": lambda: self.next_candidate(1),
+            "segment.previous_candidate": lambda: self.next_candidate(-1),
+            "segment.everything": self.segment_everything,
+            "segment.reject_proposal": self.proposals.reject,
+            "segment.accept_all_proposals": self.accept_all_proposals,
             "label.choose": self.choose_category,
             "label.new_category": self.categories.add,
             "image.next": lambda: nav.step(1),
@@ -115,6 +120,7 @@ class LabelingApp(QObject):
         self.annotations.deleteRequested.connect(self._delete_annotation)
         lab.selectionChanged.connect(self.annotations.select)
         self.project.opened.connect(self._on_opened)
+        nav.imageChanged.connect(lambda _image_id: self.proposals.image_changed())
         self.engine.engineChanged.connect(self._on_engine)
         self.engine.loadFailed.connect(self._on_load_failed)
 
@@ -149,9 +155,56 @@ class LabelingApp(QObject):
 
     def shutdown(self) -> None:
         self.project.shutdown()
+        self.proposals.cancel()
         for worker_owner in (self.encodings, self.engine):
             worker_owner.shutdown()
-        self.labeling.worker.shutdown(timeout=5.0)
+        for worker in (self.labeling.worker, self.proposals.worker):
+            worker.shutdown(timeout=5.0)
+
+    # -- prompts and proposals share Enter / Tab / Esc -----------------------------------
+    def _reviewing(self) -> bool:
+        """Proposals are under review and no object is being prompted."""
+        return self.proposals.review is not None and not self.labeling.session.is_active
+
+    def accept(self) -> None:
+        if self._reviewing():
+            self._with_category(self.proposals.accept)
+        else:
+            self.labeling.accept()
+
+    def next_candidate(self, step: int) -> None:
+        if self._reviewing():
+            self.proposals.step(step)
+        else:
+            self.labeling.cycle(step)
+
+    def escape(self) -> None:
+        if self.labeling.session.is_active:
+            self.labeling.clear_prompts()
+        elif self.proposals.active:
+            self.proposals.cancel()
+            self.proposals.end_review()
+        else:
+            self.labeling.clear_prompts()
+
+    def segment_everything(self) -> None:
+        image_id = self.navigator.current
+        if image_id is None:
+            return
+        pixels = self.navigator.load_pixels(image_id)
+        encoded = self.encodings.get(image_id)
+        self.proposals.start(image_id, pixels, self.engine.segmenter, encoded)
+
+    def accept_all_proposals(self) -> None:
+        self._with_category(self.proposals.accept_all)
+
+    def _with_category(self, action) -> None:
+        try:
+            category_id = self.labeling.current_category()
+        except ValueError as error:
+            self.show_message(str(error))
+            return
+        action(category_id)
 
     # -- handlers ------------------------------------------------------------------------
     def show_message(self, text: str) -> None:

@@ -230,7 +230,7 @@ class LabelingController(QObject):
             self.message.emit("Nothing to accept: the mask is empty.")
             return
         try:
-            category_id = self._ensure_category()
+            category_id = self.current_category()
             annotation = self.document.make_annotation(
                 answer.image_id, category_id, answer.polygons
             )
@@ -349,7 +349,7 @@ class LabelingController(QObject):
     def _has_category(self, category_id: int) -> bool:
         return any(c.id == category_id for c in self.document.categories())
 
-    def _ensure_category(self) -> int:
+    def current_category(self) -> int:
         if self.category_id is not None and self._has_category(self.category_id):
             return self.category_id
         categories = self.document.categories()

@@ -12,16 +12,19 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPixmap, QTransform
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene
+from PySide6.QtGui import QBrush, QColor, QPen, QPixmap, QTransform
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsScene
 
 from sam_annotator.qt.canvas.items import (
     AnnotationItem,
     Polygons,
     PromptBoxItem,
     PromptPointItem,
+    polygons_path,
 )
 from sam_annotator.qt.canvas.overlay import qimage_from_array
+
+PROPOSAL_COLOR = QColor(255, 230, 0)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class CanvasScene(QGraphicsScene):
         self._annotation_items: dict[int, AnnotationItem] = {}
         self._selected: int | None = None
         self._annotations_visible = True
+        self._proposal_items: list[QGraphicsPathItem] = []
 
     # -- image -------------------------------------------------------------------------
     def set_image(self, rgb: np.ndarray | None) -> None:
@@ -137,6 +141,31 @@ class CanvasScene(QGraphicsScene):
 
     def has_candidate_overlay(self) -> bool:
         return self._overlay_item.isVisible()
+
+    # -- proposals ---------------------------------------------------------------------
+    def set_proposals(self, proposals: Sequence[Polygons], current: int | None) -> None:
+        """Outline automatic proposals (they never hide the image); `current` stands out."""
+        for item in self._proposal_items:
+            self.removeItem(item)
+        self._proposal_items = []
+        for index, polygons in enumerate(proposals):
+            item = QGraphicsPathItem(polygons_path(polygons))
+            is_current = index == current
+            pen = QPen(PROPOSAL_COLOR, 2.5 if is_current else 1.0)
+            pen.setCosmetic(True)
+            if not is_current:
+                pen.setStyle(Qt.PenStyle.DashLine)
+            item.setPen(pen)
+            if is_current:
+                fill = QColor(PROPOSAL_COLOR)
+                fill.setAlpha(60)
+                item.setBrush(QBrush(fill))
+            item.setZValue(25 if is_current else 15)
+            self.addItem(item)
+            self._proposal_items.append(item)
+
+    def proposal_count(self) -> int:
+        return len(self._proposal_items)
 
     # -- annotations -------------------------------------------------------------------
     def set_annotations(self, views: Iterable[AnnotationView]) -> None:
