@@ -119,12 +119,19 @@ def official_checkpoint(model_type: str) -> OfficialCheckpoint:
         raise ValueError(f"unknown model type {model_type!r}; known: {known}") from None
 
 
-def _dirs(config_dir: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> AppDirs:
+def _dirs(
+    config_dir: str | os.PathLike[str] | AppDirs | None, environ: Mapping[str, str]
+) -> AppDirs:
+    """The folders to use: given as AppDirs, all under one folder, or the user's own."""
+    if isinstance(config_dir, AppDirs):
+        return config_dir
     return app_dirs(environ) if config_dir is None else AppDirs.under(config_dir)
 
 
 def checkpoints_dir(
-    *, config_dir: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+    *,
+    config_dir: str | os.PathLike[str] | AppDirs | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Path:
     """The folder where downloaded checkpoints live (not created here)."""
     return _dirs(config_dir, os.environ if environ is None else environ).checkpoints
@@ -143,7 +150,7 @@ def resolve_checkpoint(
     cli_path: str | os.PathLike[str] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
-    config_dir: str | os.PathLike[str] | None = None,
+    config_dir: str | os.PathLike[str] | AppDirs | None = None,
     model_type: str | None = None,
 ) -> Path | None:
     """The checkpoint file to load, or None when there is none (offer the first-run dialog).
@@ -157,9 +164,9 @@ def resolve_checkpoint(
     4. an official file name in the checkpoints folder: with ``model_type`` (``--model``)
        only that type's file, otherwise the first found in :data:`SCAN_PREFERENCE`.
 
-    ``config_dir`` replaces the per-user folders (settings file and ``checkpoints/``
-    beneath it). A path given in 1 or 2 that does not name a file raises
-    CheckpointNotFoundError: the user asked for that file, so nothing else is used in its
+    ``config_dir`` replaces the per-user folders: one folder (settings file and
+    ``checkpoints/`` beneath it) or an ``AppDirs`` (the app passes its own). A path given
+    in 1 or 2 that does not name a file raises CheckpointNotFoundError: the user asked for that file, so nothing else is used in its
     place. A remembered path that has gone, or an unreadable settings file, is only
     logged, and the search goes on.
     """
@@ -193,7 +200,7 @@ def resolve_checkpoint(
 def remember_checkpoint(
     path: str | os.PathLike[str] | None,
     *,
-    config_dir: str | os.PathLike[str] | None = None,
+    config_dir: str | os.PathLike[str] | AppDirs | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> None:
     """Store ``path`` (absolute) as the checkpoint to use next time; None forgets it."""
@@ -282,7 +289,7 @@ def download_checkpoint(
 def download_official(
     model_type: str,
     *,
-    config_dir: str | os.PathLike[str] | None = None,
+    config_dir: str | os.PathLike[str] | AppDirs | None = None,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
 ) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QInputDialog, QMessageBox, QProgressDialog
 
 from sam_annotator import __version__
 from sam_annotator.config import AppDirs
@@ -61,7 +61,7 @@ class LabelingApp(QObject):
             self.window, self.document, self.undo_stack, self.pixels, self.encodings,
             self.labeling, self.images, self.annotations,
         )  # fmt: skip
-        self.engine = EngineController(config_dir=dirs.config)
+        self.engine = EngineController(dirs)
         self.proposals = ProposalsController(self.window, self.document, self.undo_stack)
         self._connect()
 
@@ -141,7 +141,7 @@ class LabelingApp(QObject):
             self.show_message("Open a folder of images to start (Ctrl+O).")
         try:
             path = resolve_checkpoint(
-                checkpoint, config_dir=self.dirs.config, model_type=model_type
+                checkpoint, config_dir=self.dirs, model_type=model_type
             )
         except (CheckpointNotFoundError, ValueError) as error:
             self._on_load_failed(str(error))
@@ -219,15 +219,40 @@ class LabelingApp(QObject):
         if dialog.choice == LOCAL and dialog.path:
             self.engine.load(Path(dialog.path))
         elif dialog.choice == DOWNLOAD:
-            self.window.show_progress(f"Downloading {dialog.model_type}", 0)
-            self.engine.downloadProgress.connect(self._on_download_progress)
-            self.engine.download(dialog.model_type)
+            self.download(dialog.model_type)
         else:
             self.engine.use_grabcut()
 
-    def _on_download_progress(self, done: int, total: int) -> None:
-        if total:
-            self.window.show_progress("Downloading", done // 2**20, max(1, total // 2**20))
+    def download(self, model_type: str) -> None:
+        """Download an official checkpoint with a cancellable progress dialog."""
+        progress = QProgressDialog(
+            f"Downloading {model_type}… (a cancelled download resumes next time)",
+            "Cancel",
+            0,
+            0,
+            self.window,
+        )
+        progress.setWindowTitle("Segment Anything model")
+        progress.setMinimumDuration(0)
+        progress.canceled.connect(self.engine.cancel_download)
+
+        def on_progress(done: int, total: int) -> None:
+            if total:
+                progress.setMaximum(max(1, total // 2**20))
+                progress.setValue(done // 2**20)
+                progress.setLabelText(f"Downloading {model_type}: {done / 2**20:.0f} MB")
+
+        def on_finished(_path) -> None:
+            progress.reset()
+            progress.close()
+            self.engine.downloadProgress.disconnect(on_progress)
+            self.engine.downloadFinished.disconnect(on_finished)
+
+        self.engine.downloadProgress.connect(on_progress)
+        self.engine.downloadFinished.connect(on_finished)
+        self._download_dialog = progress
+        progress.show()
+        self.engine.download(model_type)
 
     def _on_engine(self, segmenter) -> None:
         self.window.hide_progress()

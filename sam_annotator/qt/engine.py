@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from sam_annotator.config import AppDirs
 from sam_annotator.inference.checkpoints import download_official, remember_checkpoint
 from sam_annotator.inference.grabcut import GrabCutSegmenter
 from sam_annotator.inference.segmenter import Segmenter
@@ -32,9 +33,9 @@ class EngineController(QObject):
     downloadFinished = Signal(object)  # Path, or None when it failed / was cancelled
     message = Signal(str)
 
-    def __init__(self, config_dir: Path | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, dirs: AppDirs | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.config_dir = config_dir
+        self.dirs = dirs  # None: the user's own folders
         self.segmenter: Segmenter | None = None
         self.worker = BackgroundWorker("engine", self)
         self.worker.finished.connect(self._on_finished)
@@ -52,7 +53,7 @@ class EngineController(QObject):
         def job():
             segmenter = load_sam(path, model_type)
             if remember:
-                remember_checkpoint(path, config_dir=self.config_dir)
+                remember_checkpoint(path, config_dir=self.dirs)
             return segmenter
 
         self.worker.submit(("load", str(path)), job)
@@ -66,7 +67,7 @@ class EngineController(QObject):
 
         def job():
             return download_official(
-                model_type, config_dir=self.config_dir, progress=progress, cancel=self._cancel
+                model_type, config_dir=self.dirs, progress=progress, cancel=self._cancel
             )
 
         self.worker.submit(("download", model_type), job)

@@ -47,7 +47,7 @@ def tiny_checkpoint(tmp_path):
 @pytest.fixture
 def app(qtbot, tmp_path):
     labeling = LabelingApp(AppDirs.under(tmp_path / "home"), autosave_delay_s=0.05)
-    qtbot.addWidget(labeling.window)
+    qtbot.addWidget(labeling.window, before_close_func=lambda _w: labeling.undo_stack.set_clean())
     labeling.window.show()
     qtbot.waitExposed(labeling.window)
     yield labeling

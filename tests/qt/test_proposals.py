@@ -143,7 +143,7 @@ def test_keys_route_to_the_review_when_nothing_is_prompted(qtbot, tmp_path, shar
     folder.mkdir()
     (folder / "dog.jpg").write_bytes((shared_data / "images" / "dog.jpg").read_bytes())
     app = LabelingApp(AppDirs.under(tmp_path / "home"), autosave_delay_s=0.05)
-    qtbot.addWidget(app.window)
+    qtbot.addWidget(app.window, before_close_func=lambda _w: app.undo_stack.set_clean())
     app.window.show()
     qtbot.waitExposed(app.window)  # window shortcuts need an active window
     try:
