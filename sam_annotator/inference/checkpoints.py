@@ -165,10 +165,10 @@ def resolve_checkpoint(
        only that type's file, otherwise the first found in :data:`SCAN_PREFERENCE`.
 
     ``config_dir`` replaces the per-user folders: one folder (settings file and
-    ``checkpoints/`` beneath it) or an ``AppDirs`` (the app passes its own). A path given
-    in 1 or 2 that does not name a file raises CheckpointNotFoundError: the user asked for
-    that file, so nothing else is used in its place. A remembered path that has gone, or an unreadable settings file, is only
-    logged, and the search goes on.
+    ``checkpoints/`` beneath it) or an ``AppDirs`` (the app passes its own). A path given in
+    1 or 2 that does not name a file raises CheckpointNotFoundError: the user asked for that
+    file, so nothing else is used in its place. A remembered path that has gone, or an
+    unreadable settings file, is only logged, and the search goes on.
     """
     env = os.environ if environ is None else environ
     if model_type is not None:
