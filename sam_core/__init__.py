@@ -5,6 +5,7 @@ Official checkpoints (``sam_vit_b_01ec64.pth``, ``sam_vit_l_0b3195.pth``,
 ``weights_only=True`` and never run code.
 """
 
+from sam_core.automatic_mask_generator import GenerationCancelled, SamAutomaticMaskGenerator
 from sam_core.build_sam import (
     build_sam,
     build_sam_vit_b,
@@ -34,10 +35,12 @@ __all__ = [
     "CheckpointError",
     "CheckpointKeysError",
     "CheckpointNotFoundError",
+    "GenerationCancelled",
     "ImageEmbedding",
     "ImageNotSetError",
     "ModelTypeMismatchError",
     "NotACheckpointError",
+    "SamAutomaticMaskGenerator",
     "SamPredictor",
     "TruncatedCheckpointError",
     "UnknownModelTypeError",
