@@ -26,6 +26,11 @@ from sam_core.inputs import (
 from sam_core.modeling import Sam
 from sam_core.utils.transforms import ResizeLongestSide
 
+#: Outputs of :meth:`SamPredictor.predict_low_res`: 3 multimask outputs + the single one.
+ALL_OUTPUTS = 4
+#: Index of the single-mask output (``multimask_output=False``) in those outputs.
+SINGLE_OUTPUT = 3
+
 
 class ImageNotSetError(ValueError, RuntimeError):
     """Prediction was asked for before an image (or embedding) was set.
@@ -193,26 +198,9 @@ class SamPredictor:
             original image size.
         """
         self._require_image()
-        coords_torch = labels_torch = box_torch = mask_torch = None
-        if point_coords is not None or point_labels is not None:
-            coords, labels = check_points(point_coords, point_labels)
-            coords = self.transform.apply_coords(coords, self.original_size)
-            coords_torch = torch.as_tensor(coords, dtype=torch.float, device=self.device)[None]
-            labels_torch = torch.as_tensor(labels, dtype=torch.int, device=self.device)[None]
-        if box is not None:
-            box = self.transform.apply_boxes(check_box(box), self.original_size)
-            box_torch = torch.as_tensor(box, dtype=torch.float, device=self.device)
-        if mask_input is not None:
-            mask = check_mask_input(mask_input, self.model.prompt_encoder.mask_input_size)
-            mask_torch = torch.as_tensor(mask, dtype=torch.float, device=self.device)[None]
-
+        prompts = self._prompt_tensors(point_coords, point_labels, box, mask_input)
         masks, iou_predictions, low_res_logits = self.predict_torch(
-            coords_torch,
-            labels_torch,
-            box_torch,
-            mask_torch,
-            multimask_output,
-            return_logits=return_logits,
+            *prompts, multimask_output, return_logits=return_logits
         )
         return (
             masks[0].detach().cpu().numpy(),
@@ -244,6 +232,63 @@ class SamPredictor:
             ``BxCxHxW`` masks at the original size, ``BxC`` IoU predictions and
             ``BxCx256x256`` low-resolution logits.
         """
+        low_res_logits, iou_predictions = self.predict_low_res_torch(
+            point_coords, point_labels, boxes, mask_input
+        )
+        # Decoder outputs reordered as multimask 0..2, single: pick the asked ones.
+        outputs = slice(0, ALL_OUTPUTS - 1) if multimask_output else slice(SINGLE_OUTPUT, None)
+        low_res_logits = low_res_logits[:, outputs]
+        iou_predictions = iou_predictions[:, outputs]
+        masks = self.model.postprocess_masks(low_res_logits, self.input_size, self.original_size)
+        if not return_logits:
+            masks = masks > self.model.mask_threshold
+        return masks, iou_predictions, low_res_logits
+
+    # --------------------------------------------------------- low-res path
+
+    def predict_low_res(
+        self,
+        point_coords: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every decoder output for one prompt set, in one decoder call, without upsampling.
+
+        The mask decoder always computes the three multimask outputs and the single
+        output; :meth:`predict` returns some of them and upsamples them to the full
+        image. This returns all four at 256x256, so an interactive tool can rank them
+        and upsample only the one it shows, at the size it shows it (full resolution
+        once, when the mask is accepted: :meth:`upsample_low_res`).
+
+        Args: as :meth:`predict` (original-image pixels; ``mask_input`` ``1x256x256``).
+
+        Returns:
+            ``4x256x256`` float32 low-resolution logits and ``4`` float32 IoU
+            predictions. Rows 0-2 equal ``predict(multimask_output=True)``'s outputs,
+            row :data:`SINGLE_OUTPUT` (3) equals ``predict(multimask_output=False)``'s.
+        """
+        self._require_image()
+        prompts = self._prompt_tensors(point_coords, point_labels, box, mask_input)
+        low_res_logits, iou_predictions = self.predict_low_res_torch(*prompts)
+        return low_res_logits[0].cpu().numpy(), iou_predictions[0].cpu().numpy()
+
+    @torch.inference_mode()
+    def predict_low_res_torch(
+        self,
+        point_coords: torch.Tensor | None,
+        point_labels: torch.Tensor | None,
+        boxes: torch.Tensor | None = None,
+        mask_input: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`predict_low_res` for a batch of prompt sets in the resized-input frame.
+
+        Args: as :meth:`predict_torch`.
+
+        Returns:
+            ``Bx4x256x256`` low-resolution logits and ``Bx4`` IoU predictions: outputs
+            0-2 are the multimask outputs, output :data:`SINGLE_OUTPUT` the single one.
+        """
         self._require_image()
         check_torch_prompts(
             point_coords,
@@ -254,23 +299,58 @@ class SamPredictor:
         )
         points = (point_coords, point_labels) if point_coords is not None else None
         sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
-        low_res_logits, iou_predictions = self.model.mask_decoder(
+        # The decoder's own order is [single, multimask 0, 1, 2].
+        low_res_logits, iou_predictions = self.model.mask_decoder.predict_masks(
             image_embeddings=self.features,
             image_pe=self.model.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
-            multimask_output=multimask_output,
         )
-        masks = self.model.postprocess_masks(low_res_logits, self.input_size, self.original_size)
-        if not return_logits:
-            masks = masks > self.model.mask_threshold
-        return masks, iou_predictions, low_res_logits
+        order = [*range(1, ALL_OUTPUTS), 0]
+        return low_res_logits[:, order], iou_predictions[:, order]
+
+    def upsample_low_res(self, low_res_logits: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Low-res logits ``...x256x256`` -> logits at the original image size, ``...xHxW``.
+
+        Exactly the official post-processing of :meth:`predict` (two bilinear resizes,
+        padding cropped); threshold with ``> model.mask_threshold`` for the mask.
+        """
+        self._require_image()
+        logits = torch.as_tensor(low_res_logits, dtype=torch.float, device=self.device)
+        lead = logits.shape[:-2]
+        with torch.inference_mode():
+            batch = logits.reshape(-1, 1, *logits.shape[-2:])
+            masks = self.model.postprocess_masks(batch, self.input_size, self.original_size)
+        return masks.reshape(*lead, *masks.shape[-2:])
 
     @property
     def device(self) -> torch.device:
         return self.model.device
 
     # -------------------------------------------------------------- helpers
+
+    def _prompt_tensors(
+        self,
+        point_coords: np.ndarray | None,
+        point_labels: np.ndarray | None,
+        box: np.ndarray | None,
+        mask_input: np.ndarray | None,
+    ) -> tuple[torch.Tensor | None, ...]:
+        """Checked numpy prompts in original-image pixels -> batch-of-one tensors in the
+        resized-input frame: (coords 1xNx2, labels 1xN, box 1x4, mask 1x1x256x256)."""
+        coords_torch = labels_torch = box_torch = mask_torch = None
+        if point_coords is not None or point_labels is not None:
+            coords, labels = check_points(point_coords, point_labels)
+            coords = self.transform.apply_coords(coords, self.original_size)
+            coords_torch = torch.as_tensor(coords, dtype=torch.float, device=self.device)[None]
+            labels_torch = torch.as_tensor(labels, dtype=torch.int, device=self.device)[None]
+        if box is not None:
+            box = self.transform.apply_boxes(check_box(box), self.original_size)
+            box_torch = torch.as_tensor(box, dtype=torch.float, device=self.device)
+        if mask_input is not None:
+            mask = check_mask_input(mask_input, self.model.prompt_encoder.mask_input_size)
+            mask_torch = torch.as_tensor(mask, dtype=torch.float, device=self.device)[None]
+        return coords_torch, labels_torch, box_torch, mask_torch
 
     def _require_image(self) -> None:
         if not self.is_image_set:

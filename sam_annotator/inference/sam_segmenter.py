@@ -1,8 +1,13 @@
 """SAM behind the Segmenter interface (see segmenter.py for the contract).
 
 - `encode`: `SamPredictor.set_image` + `export_embedding` -> `SamEncoding` (slow).
-- `decode`: restores that embedding in a second predictor and runs the prompt encoder and
-  mask decoder; candidates keep SAM's 256x256 low-res logits.
+- `decode` / `decode_all`: restores that embedding in a second predictor and runs the
+  prompt encoder and mask decoder ONCE per prompt set: the decoder always computes the
+  three multimask outputs and the single output, so `decode_all` returns all four and
+  `decode(multimask=...)` picks from the same answer (the last one is remembered, so
+  asking for the multimask and then the single candidates of the same prompts, as
+  `decode_request` does, costs one decoder call). Nothing is upsampled: candidates keep
+  SAM's 256x256 low-res logits (read-only).
 - `render`: at the full original size, exactly the official post-processing (so accepted
   masks are the official masks); at any other size, one affine resample of the low-res
   logits (cheap enough for the canvas overlay and the previews).
@@ -72,6 +77,8 @@ class SamSegmenter:
         self._encoder = SamPredictor(model)
         self._decoder = SamPredictor(model)
         self._decoder_encoding: SamEncoding | None = None
+        # (encoding, prompts, candidates) of the latest decode_all
+        self._last_answer: tuple[SamEncoding, PromptSet, tuple[Candidate, ...]] | None = None
         self._encode_lock = threading.Lock()
         self._decode_lock = threading.Lock()
 
@@ -106,37 +113,38 @@ class SamSegmenter:
     def decode(
         self, encoded: SamEncoding, prompts: PromptSet, *, multimask: bool = True
     ) -> list[Candidate]:
+        """The 3 multimask candidates (or with ``multimask=False`` the single one), best
+        first; taken from :meth:`decode_all`'s answer (one decoder call for both)."""
+        candidates = self.decode_all(encoded, prompts)
+        if multimask:
+            return [c for c in candidates if c.index != SINGLE_MASK_INDEX]
+        return [c for c in candidates if c.index == SINGLE_MASK_INDEX]
+
+    def decode_all(self, encoded: SamEncoding, prompts: PromptSet) -> list[Candidate]:
+        """All four of SAM's outputs for ``prompts`` from one decoder call, best first.
+
+        Indexes 0-2 are the multimask outputs, ``SINGLE_MASK_INDEX`` (3) the single
+        output; ``[]`` when the prompts define no object. The answer to the latest prompt
+        set is remembered, so asking again for the same prompts costs nothing.
+        """
         self._check_encoding(encoded)
         if not prompts.defines_object:
             return []
-        coords = prompts.point_coords()
-        labels = prompts.point_labels()
-        box = prompts.box_array()
-        if coords is not None:
-            coords = coords - PIXEL_CENTRE
-        if box is not None:
-            box = box - PIXEL_CENTRE
-        mask_input = None
-        if prompts.mask_input is not None:
-            mask_input = np.array(prompts.mask_input, dtype=np.float32)  # writable copy
         with self._decode_lock:
+            remembered = self._last_answer
+            if remembered is not None and remembered[0] is encoded and remembered[1] == prompts:
+                return list(remembered[2])
             if self._decoder_encoding is not encoded:
                 self._decoder.set_embedding(encoded.embedding)
                 self._decoder_encoding = encoded
-            _, scores, low_res = self._decoder.predict(
-                point_coords=coords,
-                point_labels=labels,
-                box=box,
-                mask_input=mask_input,
-                multimask_output=multimask,
-                return_logits=True,
-            )
-        indexes = range(len(scores)) if multimask else [SINGLE_MASK_INDEX]
-        candidates = [
-            Candidate(score=float(score), low_res_logits=logits.astype(np.float32), index=index)
-            for index, score, logits in zip(indexes, scores, low_res, strict=True)
-        ]
-        candidates.sort(key=lambda c: c.score, reverse=True)
+            low_res, scores = self._decoder.predict_low_res(**_predictor_prompts(prompts))
+            low_res.setflags(write=False)  # candidates are immutable and shared
+            candidates = [
+                Candidate(score=float(score), low_res_logits=low_res[index], index=index)
+                for index, score in enumerate(scores)
+            ]
+            candidates.sort(key=lambda c: c.score, reverse=True)
+            self._last_answer = (encoded, prompts, tuple(candidates))
         return candidates
 
     def render(
@@ -154,7 +162,7 @@ class SamSegmenter:
     def _render_official(self, encoded: SamEncoding, logits: np.ndarray) -> np.ndarray:
         embedding = encoded.embedding
         with torch.inference_mode():
-            tensor = torch.from_numpy(logits)[None, None]
+            tensor = torch.tensor(logits)[None, None]  # a copy: logits may be read-only
             masks = self.model.postprocess_masks(
                 tensor, embedding.input_size, embedding.original_size
             )
@@ -167,6 +175,22 @@ class SamSegmenter:
             raise ValueError(
                 f"this image was encoded by {encoded.model_id}, not by {self.model_id}"
             )
+
+
+def _predictor_prompts(prompts: PromptSet) -> dict[str, np.ndarray | None]:
+    """A PromptSet (continuous image coordinates) -> SamPredictor keyword arguments
+    (pixel indexes: minus PIXEL_CENTRE; a writable float32 copy of mask_input)."""
+    coords = prompts.point_coords()
+    box = prompts.box_array()
+    mask_input = None
+    if prompts.mask_input is not None:
+        mask_input = np.array(prompts.mask_input, dtype=np.float32)  # writable copy
+    return {
+        "point_coords": None if coords is None else coords - PIXEL_CENTRE,
+        "point_labels": prompts.point_labels(),
+        "box": None if box is None else box - PIXEL_CENTRE,
+        "mask_input": mask_input,
+    }
 
 
 def _resample_logits(

@@ -231,6 +231,13 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         """Scaled dot-product attention with the relative position bias.
 
+        The same arithmetic as ``softmax(q*scale @ k^T + bias) @ v`` in one piece, done
+        in blocks of (batch*head, query) rows of about :data:`SCORES_PER_BLOCK` scores:
+        every query row sees all keys, so each row's result is the same, but no
+        ``(B*heads) x (H*W) x (H*W)`` map is ever held (805 MB per global block of
+        ViT-B) and each block's scores stay in the CPU caches between the matmul, the
+        bias, the softmax and the second matmul.
+
         Args:
             q, k, v: ``(B*heads) x (H*W) x head_dim``.
             grid_hw: the token grid (H, W) the sequence was flattened from.
@@ -238,12 +245,40 @@ class Attention(nn.Module):
         Returns:
             ``(B*heads) x (H*W) x head_dim``.
         """
-        scores = (q * self.scale) @ k.transpose(-2, -1)
+        bias_h = bias_w = None
         if self.use_rel_pos:
-            scores = add_decomposed_rel_pos(
-                scores, q, self.rel_pos_h, self.rel_pos_w, grid_hw, grid_hw
+            bias_h, bias_w = decomposed_rel_pos_terms(
+                q, self.rel_pos_h, self.rel_pos_w, grid_hw, grid_hw
             )
-        return scores.softmax(dim=-1) @ v
+        q = q * self.scale
+        keys_t = k.transpose(-2, -1)
+        batch, length, _ = q.shape
+        out = q.new_empty((batch, length, v.shape[-1]))
+        batch_step, query_step = _block_shape(batch, length, length)
+        for b0 in range(0, batch, batch_step):
+            rows = slice(b0, b0 + batch_step)
+            for q0 in range(0, length, query_step):
+                queries = slice(q0, q0 + query_step)
+                scores = torch.bmm(q[rows, queries], keys_t[rows])
+                if bias_h is not None:
+                    grid = scores.view(scores.shape[0], scores.shape[1], *grid_hw)
+                    grid.add_(bias_h[rows, queries, :, None])
+                    grid.add_(bias_w[rows, queries, None, :])
+                out[rows, queries] = torch.bmm(scores.softmax(dim=-1), v[rows])
+        return out
+
+
+#: Attention scores computed per block in :meth:`Attention.attend` (4 MiB of float32):
+#: big enough for efficient matmuls, small enough to stay in a core's caches.
+SCORES_PER_BLOCK = 1 << 20
+
+
+def _block_shape(batch: int, queries: int, keys: int) -> tuple[int, int]:
+    """(batch rows, query rows) per attention block of about SCORES_PER_BLOCK scores."""
+    per_batch_row = queries * keys
+    if per_batch_row <= SCORES_PER_BLOCK:
+        return max(1, min(batch, SCORES_PER_BLOCK // per_batch_row)), queries
+    return 1, max(1, SCORES_PER_BLOCK // keys)
 
 
 def window_partition(x: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -326,6 +361,40 @@ def get_rel_pos(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor
     return resized[relative_coords.long()]
 
 
+def decomposed_rel_pos_terms(
+    q: torch.Tensor,
+    rel_pos_h: torch.Tensor,
+    rel_pos_w: torch.Tensor,
+    q_size: tuple[int, int],
+    k_size: tuple[int, int],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two terms of MViTv2's decomposed relative position bias.
+
+    The bias of query ``i`` (at grid cell (qy, qx)) for key ``j`` (at (ky, kx)) is
+    ``bias_h[:, i, ky] + bias_w[:, i, kx]``.
+
+    Args:
+        q: ``B x (q_h*q_w) x C`` queries.
+        rel_pos_h: ``Lh x C`` table for the height axis.
+        rel_pos_w: ``Lw x C`` table for the width axis.
+        q_size: query grid (q_h, q_w).
+        k_size: key grid (k_h, k_w).
+
+    Returns:
+        ``bias_h`` of shape ``B x (q_h*q_w) x k_h`` and ``bias_w`` of ``B x (q_h*q_w) x k_w``.
+    """
+    q_h, q_w = q_size
+    k_h, k_w = k_size
+    table_h = get_rel_pos(q_h, k_h, rel_pos_h)  # q_h x k_h x C
+    table_w = get_rel_pos(q_w, k_w, rel_pos_w)  # q_w x k_w x C
+
+    batch, _, channels = q.shape
+    grid_q = q.reshape(batch, q_h, q_w, channels)
+    bias_h = torch.einsum("bhwc,hkc->bhwk", grid_q, table_h)
+    bias_w = torch.einsum("bhwc,wkc->bhwk", grid_q, table_w)
+    return bias_h.reshape(batch, q_h * q_w, k_h), bias_w.reshape(batch, q_h * q_w, k_w)
+
+
 def add_decomposed_rel_pos(
     attn: torch.Tensor,
     q: torch.Tensor,
@@ -345,21 +414,13 @@ def add_decomposed_rel_pos(
         k_size: key grid (k_h, k_w).
 
     Returns:
-        ``B x (q_h*q_w) x (k_h*k_w)`` scores with the bias added.
+        ``B x (q_h*q_w) x (k_h*k_w)`` scores with the bias added (a new tensor).
     """
-    q_h, q_w = q_size
-    k_h, k_w = k_size
-    table_h = get_rel_pos(q_h, k_h, rel_pos_h)  # q_h x k_h x C
-    table_w = get_rel_pos(q_w, k_w, rel_pos_w)  # q_w x k_w x C
-
-    batch, _, channels = q.shape
-    grid_q = q.reshape(batch, q_h, q_w, channels)
-    bias_h = torch.einsum("bhwc,hkc->bhwk", grid_q, table_h)
-    bias_w = torch.einsum("bhwc,wkc->bhwk", grid_q, table_w)
-
-    scores = attn.view(batch, q_h, q_w, k_h, k_w) + bias_h[:, :, :, :, None]
-    scores = scores + bias_w[:, :, :, None, :]
-    return scores.view(batch, q_h * q_w, k_h * k_w)
+    bias_h, bias_w = decomposed_rel_pos_terms(q, rel_pos_h, rel_pos_w, q_size, k_size)
+    batch, queries, _ = attn.shape
+    scores = attn.view(batch, queries, *k_size) + bias_h[:, :, :, None]
+    scores = scores + bias_w[:, :, None, :]
+    return scores.view(batch, queries, k_size[0] * k_size[1])
 
 
 class PatchEmbed(nn.Module):

@@ -62,13 +62,28 @@ class PromptEncoder(nn.Module):
             nn.Conv2d(mask_in_chans, embed_dim, kernel_size=1),
         )
         self.no_mask_embed = nn.Embedding(1, embed_dim)
+        self._dense_pe_cache: tuple[tuple, torch.Tensor] | None = None
 
     def get_dense_pe(self) -> torch.Tensor:
         """Positional encoding of every image-embedding cell: ``1 x embed_dim x H x W``.
 
-        It depends only on the weights, never on the prompts, so callers may cache it.
+        It depends only on the random-Fourier matrix, never on the prompts, so it is
+        computed once and reused until that matrix changes (replaced, moved, or modified
+        in place, e.g. by ``load_state_dict``). Do not modify the returned tensor.
         """
-        return self.pe_layer(self.image_embedding_size).unsqueeze(0)
+        matrix = self.pe_layer.positional_encoding_gaussian_matrix
+        try:
+            signature = (matrix.data_ptr(), matrix._version, matrix.device, matrix.dtype)
+        except RuntimeError:  # an inference tensor has no version counter: do not cache
+            return self.pe_layer(self.image_embedding_size).unsqueeze(0)
+        cached = self._dense_pe_cache
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        # A plain tensor without autograd history, usable inside and outside inference mode.
+        with torch.inference_mode(False), torch.no_grad():
+            dense_pe = self.pe_layer(self.image_embedding_size).unsqueeze(0)
+        self._dense_pe_cache = (signature, dense_pe)
+        return dense_pe
 
     def _embed_points(self, points: torch.Tensor, labels: torch.Tensor, pad: bool) -> torch.Tensor:
         """``BxNx2`` points (input-frame pixels) and ``BxN`` labels -> ``BxN'xembed_dim``.
