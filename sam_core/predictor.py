@@ -349,7 +349,8 @@ class SamPredictor:
             box_torch = torch.as_tensor(box, dtype=torch.float, device=self.device)
         if mask_input is not None:
             mask = check_mask_input(mask_input, self.model.prompt_encoder.mask_input_size)
-            mask_torch = torch.as_tensor(mask, dtype=torch.float, device=self.device)[None]
+            # A copy: the caller's array may be read-only (e.g. a shared candidate's logits).
+            mask_torch = torch.tensor(mask, dtype=torch.float, device=self.device)[None]
         return coords_torch, labels_torch, box_torch, mask_torch
 
     def _require_image(self) -> None:

@@ -69,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
     max_bytes = (
         DEFAULT_MAX_DISK_BYTES if args.max_cache_gb is None else int(args.max_cache_gb * 1e9)
     )
+    from sam_annotator.inference.allocator import keep_freed_memory
     from sam_annotator.inference.sam_segmenter import load_sam_segmenter
+
+    keep_freed_memory()
 
     if args.device.startswith("cuda"):
         import torch

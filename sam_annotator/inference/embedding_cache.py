@@ -33,11 +33,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from sam_annotator.inference.embedding_file import (
     SUFFIX,
@@ -55,6 +52,7 @@ DEFAULT_MAX_DISK_BYTES = 4 << 30  # about 1000 SAM embeddings
 DEFAULT_MAX_MEMORY_BYTES = 256 << 20  # 64 SAM embeddings
 _STALE_TEMP_SECONDS = 3600.0
 _READ_CHUNK = 1 << 20
+_FILE_KEYS_REMEMBERED = 100_000
 
 
 @dataclass(frozen=True)
@@ -141,12 +139,28 @@ class EmbeddingCache:
         self._memory: OrderedDict[str, ImageEmbedding] = OrderedDict()
         self._memory_bytes = 0
         self._disk: dict[str, tuple[int, float]] | None = None  # key -> (bytes, last use)
+        self._file_keys: dict[tuple[str, int, int, str], str] = {}
         self._counts = dict.fromkeys(
             ("memory_hits", "disk_hits", "misses", "puts", "corrupt", "evicted"), 0
         )
 
     # -- public API ------------------------------------------------------------------
     key_for = staticmethod(key_for)
+
+    def key_for_file(self, image_path: str | os.PathLike[str], model_id: str) -> str:
+        """:func:`key_for` of an image file, remembered while the file's size and
+        modification time stay the same (a revisit does not hash the file again)."""
+        info = os.stat(image_path)
+        memo_key = (os.path.abspath(image_path), info.st_size, info.st_mtime_ns, model_id)
+        with self._lock:
+            key = self._file_keys.get(memo_key)
+        if key is None:
+            key = key_for(image_path, model_id)
+            with self._lock:
+                if len(self._file_keys) >= _FILE_KEYS_REMEMBERED:
+                    self._file_keys.clear()
+                self._file_keys[memo_key] = key
+        return key
 
     def path_for(self, key: str) -> Path:
         """The file of ``key`` (it may not exist)."""
@@ -325,25 +339,39 @@ class EmbeddingCache:
             self._counts["evicted"] += 1
 
 
-def cached_encoding(
-    cache: EmbeddingCache,
-    segmenter: SamSegmenter,
-    image_path: str | os.PathLike[str],
-    load_image: Callable[[Path], np.ndarray] | None = None,
-) -> tuple[SamEncoding, bool]:
-    """The SAM encoding of an image file: from ``cache`` if there, else encoded and stored.
+def lookup_encoding(
+    cache: EmbeddingCache, segmenter: object, image_path: str | os.PathLike[str]
+) -> SamEncoding | None:
+    """The cached encoding of an image file for ``segmenter``, or None.
 
-    ``load_image`` (default: ``sam_annotator.io.images.load_image``) turns the path into
-    HxWx3 uint8 RGB; it is called only on a miss. Returns (encoding, from_cache). Raises
-    what ``load_image`` raises (ImageLoadError) and OSError if the file cannot be read.
+    None also when the segmenter cannot restore stored embeddings (e.g. GrabCut) or the
+    file cannot be read (the caller's encoder then reports that). Never raises for a bad
+    cache entry: it is deleted and reported as a miss.
     """
-    path = Path(image_path)
-    key = key_for(path, segmenter.model_id)
+    if not isinstance(segmenter, SamSegmenter):
+        return None
+    try:
+        key = cache.key_for_file(image_path, segmenter.model_id)
+    except OSError:
+        return None
     embedding = cache.get(key)
-    if embedding is not None and embedding.model_id == segmenter.model_id:
-        return segmenter.restore(embedding), True
-    if load_image is None:
-        from sam_annotator.io.images import load_image
-    encoded = segmenter.encode(load_image(path))
+    if embedding is None or embedding.model_id != segmenter.model_id:
+        return None
+    return segmenter.restore(embedding)
+
+
+def store_encoding(
+    cache: EmbeddingCache,
+    segmenter: object,
+    image_path: str | os.PathLike[str],
+    encoded: object,
+) -> None:
+    """Keep a fresh SAM encoding of an image file in ``cache`` (other engines: ignored)."""
+    if not isinstance(segmenter, SamSegmenter) or not isinstance(encoded, SamEncoding):
+        return
+    try:
+        key = cache.key_for_file(image_path, segmenter.model_id)
+    except OSError as error:
+        log.warning("not caching the embedding of %s: %s", image_path, error)
+        return
     cache.put(key, encoded.embedding)
-    return encoded, False

@@ -7,6 +7,7 @@ controllers (labeling, navigation, project, engine) act on them; the widgets sho
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt
@@ -32,6 +33,8 @@ from sam_annotator.qt.navigation import Navigator
 from sam_annotator.qt.project_controller import ProjectController
 from sam_annotator.qt.proposals import ProposalsController
 
+DEFAULT_CACHE_GB = 4  # about 1000 SAM embeddings
+
 LEFT, RIGHT = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
 
 
@@ -54,6 +57,11 @@ class LabelingApp(QObject):
         self.window.add_dock("Categories", self.categories, RIGHT)
         self.window.add_dock("Annotations", self.annotations, RIGHT)
         self.encodings = EncodingService(lambda image_id: self.navigator.load_pixels(image_id))
+        self._embedding_cache = None  # made on first use, on the encode worker (torch)
+        self._embedding_cache_lock = threading.Lock()
+        self._embedding_cache_bytes = self._cache_bound()
+        self.encodings.lookup = self._lookup_encoding
+        self.encodings.store_hook = self._store_encoding
         self.labeling = LabelingController(
             self.window, self.document, self.undo_stack, self.encodings.get
         )
@@ -140,9 +148,7 @@ class LabelingApp(QObject):
         else:
             self.show_message("Open a folder of images to start (Ctrl+O).")
         try:
-            path = resolve_checkpoint(
-                checkpoint, config_dir=self.dirs, model_type=model_type
-            )
+            path = resolve_checkpoint(checkpoint, config_dir=self.dirs, model_type=model_type)
         except (CheckpointNotFoundError, ValueError) as error:
             self._on_load_failed(str(error))
             return
@@ -160,6 +166,38 @@ class LabelingApp(QObject):
             worker_owner.shutdown()
         for worker in (self.labeling.worker, self.proposals.worker):
             worker.shutdown(timeout=5.0)
+
+    # -- the disk embedding cache (called on the encode worker) -------------------------
+    def _cache_bound(self) -> int:
+        """The embedding cache's size bound: setting ``embedding_cache_gb`` (0 = off)."""
+        value = self.project.settings().get("embedding_cache_gb", DEFAULT_CACHE_GB)
+        if not isinstance(value, (int, float)) or value < 0:
+            self.show_message(f"Setting embedding_cache_gb={value!r} ignored: not a size")
+            value = DEFAULT_CACHE_GB
+        return int(value * 2**30)
+
+    def embedding_cache(self):
+        """The EmbeddingCache in ``<cache dir>/embeddings`` (the one ``sam-annotator
+        embed`` fills by default)."""
+        with self._embedding_cache_lock:
+            if self._embedding_cache is None:
+                from sam_annotator.inference.embedding_cache import EmbeddingCache
+
+                self._embedding_cache = EmbeddingCache(
+                    self.dirs.cache / "embeddings", max_disk_bytes=self._embedding_cache_bytes
+                )
+            return self._embedding_cache
+
+    def _lookup_encoding(self, image_id: int, segmenter):
+        from sam_annotator.inference.embedding_cache import lookup_encoding
+
+        return lookup_encoding(self.embedding_cache(), segmenter, self.navigator.path_of(image_id))
+
+    def _store_encoding(self, image_id: int, segmenter, encoded) -> None:
+        from sam_annotator.inference.embedding_cache import store_encoding
+
+        path = self.navigator.path_of(image_id)
+        store_encoding(self.embedding_cache(), segmenter, path, encoded)
 
     # -- prompts and proposals share Enter / Tab / Esc -----------------------------------
     def _reviewing(self) -> bool:

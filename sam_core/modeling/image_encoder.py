@@ -160,13 +160,7 @@ class Block(nn.Module):
         """``BxHxWxC`` tokens -> ``BxHxWxC`` tokens."""
         shortcut = x
         x = self.norm1(x)
-        if self.window_size > 0:
-            height, width = x.shape[1], x.shape[2]
-            windows, padded_hw = window_partition(x, self.window_size)
-            windows = self.attn(windows)
-            x = window_unpartition(windows, self.window_size, padded_hw, (height, width))
-        else:
-            x = self.attn(x)
+        x = self.attn.windowed(x, self.window_size) if self.window_size > 0 else self.attn(x)
         x = shortcut + x
         return x + self.mlp(self.norm2(x))
 
@@ -225,6 +219,38 @@ class Attention(nn.Module):
         out = self.attend(q, k, v, (height, width))  # (B*heads, H*W, head_dim)
         out = out.view(batch, self.num_heads, height, width, -1).permute(0, 2, 3, 1, 4)
         return self.proj(out.reshape(batch, height, width, -1))
+
+    def windowed(self, x: torch.Tensor, window_size: int) -> torch.Tensor:
+        """Attention within ``window_size`` windows of a ``BxHxWxC`` grid -> ``BxHxWxC``.
+
+        The same result as the official ``window_partition`` (zero padding bottom/right),
+        attention per window and ``window_unpartition``, with less work: the qkv
+        projection of a zero padding token is exactly the qkv bias, so only the real
+        tokens are projected and the padding is filled with the bias; the output
+        projection runs after the padding is cut off (a ViT-B 64x64 grid pads to 70x70:
+        16 % fewer projected rows).
+        """
+        batch, height, width, channels = x.shape
+        qkv = self.qkv(x)  # B x H x W x 3C, real tokens only
+        pad_h = (window_size - height % window_size) % window_size
+        pad_w = (window_size - width % window_size) % window_size
+        if pad_h or pad_w:
+            padded = qkv.new_empty(batch, height + pad_h, width + pad_w, qkv.shape[-1])
+            padded[:, :height, :width] = qkv
+            fill = 0.0 if self.qkv.bias is None else self.qkv.bias
+            padded[:, height:] = fill
+            padded[:, :height, width:] = fill
+            qkv = padded
+        windows, padded_hw = window_partition(qkv, window_size)  # no further padding
+        count = windows.shape[0]
+        tokens = window_size * window_size
+        # (3, windows, heads, tokens, head_dim) -> q, k, v each (windows*heads, tokens, head_dim)
+        qkv = windows.reshape(count, tokens, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.reshape(3, count * self.num_heads, tokens, -1).unbind(0)
+        out = self.attend(q, k, v, (window_size, window_size))
+        out = out.view(count, self.num_heads, window_size, window_size, -1)
+        out = out.permute(0, 2, 3, 1, 4).reshape(count, window_size, window_size, channels)
+        return self.proj(window_unpartition(out, window_size, padded_hw, (height, width)))
 
     def attend(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, grid_hw: tuple[int, int]

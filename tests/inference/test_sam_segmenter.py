@@ -167,3 +167,25 @@ def test_load_from_a_checkpoint_detects_the_type(tmp_path, model) -> None:
     torch.save(model.state_dict(), path)
     loaded = load_sam_segmenter(path)
     assert loaded.model_id == SamSegmenter(model).model_id
+
+
+def test_multimask_and_single_candidates_cost_one_decoder_call(model, photo, monkeypatch):
+    segmenter = SamSegmenter(model)
+    encoded = segmenter.encode(photo)
+    calls = []
+    real = SamPredictor.predict_low_res
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SamPredictor, "predict_low_res", counted)
+    prompts = PromptSet(points=((300.0, 200.0),), labels=(1,))
+    multimask = segmenter.decode(encoded, prompts)
+    single = segmenter.decode(encoded, prompts, multimask=False)
+    assert len(calls) == 1
+    assert sorted(c.index for c in multimask) == [0, 1, 2]
+    assert [c.index for c in single] == [SINGLE_MASK_INDEX]
+    assert all(not c.low_res_logits.flags.writeable for c in multimask + single)
+    segmenter.decode(encoded, PromptSet(points=((310.0, 200.0),), labels=(1,)))
+    assert len(calls) == 2  # other prompts: a new answer
