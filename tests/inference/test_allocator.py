@@ -14,8 +14,7 @@ GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 @pytest.mark.skipif(not GLIBC, reason="glibc only")
 def test_settings_apply_and_freed_memory_is_kept() -> None:
     """In a fresh process: after a 48 MiB block (above glibc's largest mmap threshold) is
-    freed, the next one is not faulted in
-    again (minor page faults barely grow): the point of the settings."""
+    freed, the next one is not faulted in again (minor page faults barely grow)."""
     script = """
 import resource, sys
 from sam_annotator.inference.allocator import keep_freed_memory
