@@ -1,8 +1,8 @@
 """sam_core: a PyTorch implementation of Segment Anything with the official API.
 
 Official checkpoints (``sam_vit_b_01ec64.pth``, ``sam_vit_l_0b3195.pth``,
-``sam_vit_h_4b8939.pth``) load unchanged; checkpoints are read with
-``weights_only=True`` and never run code.
+``sam_vit_h_4b8939.pth``, and MobileSAM's ``mobile_sam.pt`` as ``vit_t``) load unchanged;
+checkpoints are read with ``weights_only=True`` and never run code.
 """
 
 from sam_core.automatic_mask_generator import GenerationCancelled, SamAutomaticMaskGenerator
@@ -11,6 +11,7 @@ from sam_core.build_sam import (
     build_sam_vit_b,
     build_sam_vit_h,
     build_sam_vit_l,
+    build_sam_vit_t,
     build_sam_vit_tiny_test,
     load_sam,
     sam_model_registry,
@@ -49,6 +50,7 @@ __all__ = [
     "build_sam_vit_b",
     "build_sam_vit_h",
     "build_sam_vit_l",
+    "build_sam_vit_t",
     "build_sam_vit_tiny_test",
     "detect_model_type",
     "load_sam",

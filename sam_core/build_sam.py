@@ -1,4 +1,5 @@
-"""Build SAM models (ViT-B/L/H and a tiny test model), optionally from a checkpoint.
+"""Build SAM models (ViT-B/L/H, MobileSAM's vit_t and a tiny test model), optionally
+from a checkpoint.
 
 ``sam_model_registry[model_type](checkpoint=None)`` mirrors the official registry. With a
 checkpoint, the file is read safely (:mod:`sam_core.checkpoint`), its model type is
@@ -17,10 +18,14 @@ from torch import nn
 from sam_core.checkpoint import check_keys, check_model_type, detect_model_type, read_state_dict
 from sam_core.model_specs import (
     IMAGE_SIZE,
+    MODEL_SPECS,
     PATCH_SIZE,
     PROMPT_EMBED_DIM,
+    TINY_VIT_SPECS,
     VIT_SPECS,
     WINDOW_SIZE,
+    ModelSpec,
+    TinyViTSpec,
     ViTSpec,
     canonical_model_type,
 )
@@ -29,6 +34,7 @@ from sam_core.modeling import (
     MaskDecoder,
     PromptEncoder,
     Sam,
+    TinyViT,
     TwoWayTransformer,
 )
 from sam_core.modeling.sam import PIXEL_MEAN, PIXEL_STD
@@ -54,6 +60,12 @@ def build_sam_vit_b(checkpoint: CheckpointPath | None = None) -> Sam:
     return _build_sam(VIT_SPECS["vit_b"], checkpoint)
 
 
+def build_sam_vit_t(checkpoint: CheckpointPath | None = None) -> Sam:
+    """MobileSAM: a TinyViT image encoder (~6 M parameters) with SAM's prompt encoder and
+    mask decoder; random weights or loaded from ``checkpoint`` (e.g. ``mobile_sam.pt``)."""
+    return _build_sam(TINY_VIT_SPECS["vit_t"], checkpoint)
+
+
 def build_sam_vit_tiny_test(checkpoint: CheckpointPath | None = None) -> Sam:
     """A tiny SAM for tests: official prompt encoder, decoder and input/output shapes, a
     2-block 32-wide image encoder. Useless for real images."""
@@ -65,6 +77,7 @@ sam_model_registry = {
     "vit_h": build_sam_vit_h,
     "vit_l": build_sam_vit_l,
     "vit_b": build_sam_vit_b,
+    "vit_t": build_sam_vit_t,
     "vit_tiny_test": build_sam_vit_tiny_test,
 }
 
@@ -78,7 +91,7 @@ def load_sam(
 
     Args:
         checkpoint: path of a ``.pth`` file (a state_dict, or ``{"model": state_dict}``).
-        model_type: if given ("vit_b", "vit_l", "vit_h", "default", ...), the checkpoint
+        model_type: if given ("vit_b", "vit_l", "vit_h", "vit_t", "default"), the checkpoint
             must be of this type.
         device: where the model is placed.
 
@@ -90,19 +103,19 @@ def load_sam(
     """
     state_dict = read_state_dict(checkpoint)
     if model_type is None:
-        spec = VIT_SPECS[detect_model_type(state_dict)]
+        spec = MODEL_SPECS[detect_model_type(state_dict)]
     else:
-        spec = VIT_SPECS[canonical_model_type(model_type)]
+        spec = MODEL_SPECS[canonical_model_type(model_type)]
     return _from_state_dict(spec, state_dict, str(checkpoint)).to(device)
 
 
-def _build_sam(spec: ViTSpec, checkpoint: CheckpointPath | None) -> Sam:
+def _build_sam(spec: ModelSpec, checkpoint: CheckpointPath | None) -> Sam:
     if checkpoint is None:
         return _assemble(spec).eval()
     return _from_state_dict(spec, read_state_dict(checkpoint), str(checkpoint))
 
 
-def _from_state_dict(spec: ViTSpec, state_dict: dict[str, torch.Tensor], source: str) -> Sam:
+def _from_state_dict(spec: ModelSpec, state_dict: dict[str, torch.Tensor], source: str) -> Sam:
     """Check the type, keys and shapes, then build without random initialisation."""
     check_model_type(state_dict, spec.model_type, source)
     with torch.device("meta"):
@@ -116,33 +129,31 @@ def _from_state_dict(spec: ViTSpec, state_dict: dict[str, torch.Tensor], source:
 
 
 def _fill_non_persistent_buffers(model: Sam) -> None:
-    """Restore the buffers that checkpoints do not hold (left uninitialised by to_empty)."""
+    """Restore the buffers that checkpoints do not hold (left uninitialised by to_empty):
+    SAM's pixel statistics, and those of modules that can recompute their own (TinyViT's
+    attention offset indexes)."""
     persistent = set(model.state_dict())
     others = {name for name, _ in model.named_buffers() if name not in persistent}
-    if others != {"pixel_mean", "pixel_std"}:
+    restorable = {"pixel_mean", "pixel_std"}
+    for prefix, module in model.named_modules():
+        if hasattr(module, "init_non_persistent_buffers"):
+            restorable |= {
+                f"{prefix}.{name}" for name, _ in module.named_buffers(recurse=False)
+            } - persistent
+    if others != restorable:
         raise RuntimeError(f"unexpected non-persistent buffers to restore: {sorted(others)}")
     with torch.no_grad():
         model.pixel_mean.copy_(torch.tensor(PIXEL_MEAN).view(-1, 1, 1))
         model.pixel_std.copy_(torch.tensor(PIXEL_STD).view(-1, 1, 1))
+        for module in model.modules():
+            if hasattr(module, "init_non_persistent_buffers"):
+                module.init_non_persistent_buffers()
 
 
-def _assemble(spec: ViTSpec) -> Sam:
-    """Construct the modules of a ViT SAM with the official hyper-parameters."""
+def _assemble(spec: ModelSpec) -> Sam:
+    """Construct the modules of a SAM with the official hyper-parameters."""
     grid = IMAGE_SIZE // PATCH_SIZE
-    image_encoder = ImageEncoderViT(
-        depth=spec.encoder_depth,
-        embed_dim=spec.encoder_embed_dim,
-        img_size=IMAGE_SIZE,
-        mlp_ratio=4,
-        norm_layer=partial(nn.LayerNorm, eps=1e-6),
-        num_heads=spec.encoder_num_heads,
-        patch_size=PATCH_SIZE,
-        qkv_bias=True,
-        use_rel_pos=True,
-        global_attn_indexes=spec.encoder_global_attn_indexes,
-        window_size=WINDOW_SIZE,
-        out_chans=PROMPT_EMBED_DIM,
-    )
+    image_encoder = _image_encoder(spec)
     prompt_encoder = PromptEncoder(
         embed_dim=PROMPT_EMBED_DIM,
         image_embedding_size=(grid, grid),
@@ -164,4 +175,42 @@ def _assemble(spec: ViTSpec) -> Sam:
         mask_decoder=mask_decoder,
         pixel_mean=PIXEL_MEAN,
         pixel_std=PIXEL_STD,
+    )
+
+
+def _image_encoder(spec: ModelSpec) -> ImageEncoderViT | TinyViT:
+    if isinstance(spec, TinyViTSpec):
+        return _tiny_vit_encoder(spec)
+    return _vit_encoder(spec)
+
+
+def _vit_encoder(spec: ViTSpec) -> ImageEncoderViT:
+    return ImageEncoderViT(
+        depth=spec.encoder_depth,
+        embed_dim=spec.encoder_embed_dim,
+        img_size=IMAGE_SIZE,
+        mlp_ratio=4,
+        norm_layer=partial(nn.LayerNorm, eps=1e-6),
+        num_heads=spec.encoder_num_heads,
+        patch_size=PATCH_SIZE,
+        qkv_bias=True,
+        use_rel_pos=True,
+        global_attn_indexes=spec.encoder_global_attn_indexes,
+        window_size=WINDOW_SIZE,
+        out_chans=PROMPT_EMBED_DIM,
+    )
+
+
+def _tiny_vit_encoder(spec: TinyViTSpec) -> TinyViT:
+    return TinyViT(
+        img_size=IMAGE_SIZE,
+        embed_dims=spec.embed_dims,
+        depths=spec.depths,
+        num_heads=spec.num_heads,
+        window_sizes=spec.window_sizes,
+        mlp_ratio=spec.mlp_ratio,
+        mbconv_expand_ratio=spec.mbconv_expand_ratio,
+        local_conv_size=spec.local_conv_size,
+        num_classes=spec.num_classes,
+        out_chans=PROMPT_EMBED_DIM,
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from sam_core.model_specs import VIT_SPECS
+from sam_core.model_specs import TINY_VIT_SPECS, VIT_SPECS
 
 # torch.save's legacy (pre-1.6, non-zip) format opens with this pickled magic number.
 _LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
@@ -28,6 +28,9 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 PATCH_EMBED_KEY = "image_encoder.patch_embed.proj.weight"
 _BLOCK_KEY = re.compile(r"^image_encoder\.blocks\.(\d+)\.")
+# MobileSAM (TinyViT encoder): its stem, and the blocks of each stage.
+TINY_VIT_STEM_KEY = "image_encoder.patch_embed.seq.0.c.weight"
+_STAGE_BLOCK_KEY = re.compile(r"^image_encoder\.layers\.(\d+)\.blocks\.(\d+)\.")
 
 
 class CheckpointError(ValueError):
@@ -199,9 +202,11 @@ def _as_state_dict(loaded: object, path: Path | str) -> dict[str, torch.Tensor]:
 
 
 def detect_model_type(state_dict: Mapping[str, torch.Tensor]) -> str:
-    """The SAM model type ("vit_b", "vit_l", "vit_h", ...) of a state_dict, from shapes.
+    """The SAM model type ("vit_b", "vit_l", "vit_h", "vit_t", ...) of a state_dict,
+    from shapes.
 
-    Reads the image encoder's patch-embedding width and its number of blocks. Works on
+    For a ViT encoder, reads its patch-embedding width and number of blocks; for
+    MobileSAM's TinyViT encoder, the width and number of blocks of each stage. Works on
     ``meta`` tensors too (only shapes are read).
 
     Raises:
@@ -209,8 +214,11 @@ def detect_model_type(state_dict: Mapping[str, torch.Tensor]) -> str:
     """
     patch = state_dict.get(PATCH_EMBED_KEY)
     if patch is None:
+        if TINY_VIT_STEM_KEY in state_dict:
+            return _detect_tiny_vit(state_dict)
         raise UnknownModelTypeError(
-            f"not a SAM checkpoint: it has no {PATCH_EMBED_KEY!r} "
+            f"not a SAM checkpoint: it has no {PATCH_EMBED_KEY!r} (SAM) nor "
+            f"{TINY_VIT_STEM_KEY!r} (MobileSAM) "
             f"(its keys start with {_few(sorted(state_dict))})"
         )
     width = int(patch.shape[0])
@@ -227,6 +235,42 @@ def detect_model_type(state_dict: Mapping[str, torch.Tensor]) -> str:
         f"the image encoder is {width} wide with {depth} blocks, which matches no known "
         f"SAM model: {known}"
     )
+
+
+def _detect_tiny_vit(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """Match the per-stage widths and block counts of a TinyViT encoder to a known type."""
+    blocks: dict[int, set[int]] = {}
+    for key in state_dict:
+        if m := _STAGE_BLOCK_KEY.match(key):
+            blocks.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
+    stages = range(max(blocks) + 1 if blocks else 0)
+    depths = tuple(max(blocks.get(i, {-1})) + 1 for i in stages)
+    widths = tuple(_stage_width(state_dict, i) for i in stages)
+    for spec in TINY_VIT_SPECS.values():
+        if spec.embed_dims == widths and spec.depths == depths:
+            return spec.model_type
+    known = ", ".join(
+        f"{s.model_type} ({_slashed(s.embed_dims)} wide, {_slashed(s.depths)} blocks)"
+        for s in TINY_VIT_SPECS.values()
+    )
+    raise UnknownModelTypeError(
+        f"the MobileSAM (TinyViT) image encoder has stages {_slashed(widths)} wide with "
+        f"{_slashed(depths)} blocks, which matches no known model: {known}"
+    )
+
+
+def _stage_width(state_dict: Mapping[str, torch.Tensor], stage: int) -> int:
+    """Token width of a TinyViT stage from its first block (MBConv or attention), or 0."""
+    prefix = f"image_encoder.layers.{stage}.blocks.0."
+    if (conv := state_dict.get(prefix + "conv1.c.weight")) is not None:
+        return int(conv.shape[1])  # MBConv expands dim -> hidden
+    if (local := state_dict.get(prefix + "local_conv.c.weight")) is not None:
+        return int(local.shape[0])  # depthwise dim -> dim
+    return 0
+
+
+def _slashed(values: Iterable[int]) -> str:
+    return "/".join(str(v) for v in values) or "no"
 
 
 def check_model_type(

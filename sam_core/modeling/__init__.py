@@ -5,6 +5,7 @@ from sam_core.modeling.image_encoder import ImageEncoderViT
 from sam_core.modeling.mask_decoder import MaskDecoder
 from sam_core.modeling.prompt_encoder import PositionEmbeddingRandom, PromptEncoder
 from sam_core.modeling.sam import Sam
+from sam_core.modeling.tiny_vit import TinyViT
 from sam_core.modeling.transformer import TwoWayTransformer
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "PositionEmbeddingRandom",
     "PromptEncoder",
     "Sam",
+    "TinyViT",
     "TwoWayTransformer",
 ]

@@ -2,7 +2,8 @@
 
 Parity needs every weight to matter, so every parameter and persistent buffer is drawn
 at random, including the tensors the official code initialises to zero (relative
-position tables, the absolute position embedding) and the random-Fourier matrix.
+position tables, the absolute position embedding, TinyViT's attention biases), the
+random-Fourier matrix and BatchNorm running statistics.
 """
 
 from __future__ import annotations
@@ -35,8 +36,15 @@ def random_state_dict(template: dict[str, torch.Tensor], seed: int) -> dict[str,
     result = {}
     for name, tensor in template.items():
         noise = torch.randn(tuple(tensor.shape), generator=generator)
+        if name.endswith("num_batches_tracked"):  # BatchNorm's counter, unused in eval
+            result[name] = tensor.clone()
+            continue
         if name.endswith("positional_encoding_gaussian_matrix"):
             value = noise  # the official N(0, 1) scale, redrawn
+        elif name.endswith("running_var"):  # BatchNorm (TinyViT): positive variances
+            value = torch.exp(0.5 * noise)
+        elif name.endswith("attention_biases"):  # TinyViT: zero-initialised officially
+            value = 0.5 * noise
         elif "rel_pos" in name or name.endswith("pos_embed"):
             value = 0.3 * noise  # zero-initialised officially: make them matter
         elif any(part in name for part in _EMBEDDING_NAMES):
