@@ -7,9 +7,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[test]'
+	# Test-only oracle for MobileSAM. --no-deps: its timm/torchvision requirements would
+	# pull another torch; tests/oracle.py stands in for the few helpers it uses.
+	$(PY) -m pip install --quiet --no-deps mobilesam-mirror==1.0.0
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -9,7 +9,8 @@ from ``segment_anything`` 1.0 classes). In each process the image is encoded ``-
 times: run 1 is "cold" (the first image after start-up), the later runs "warm" (what
 every further image costs). Variants:
 
-- ``official``: ``segment_anything.SamPredictor.set_image``;
+- ``official``: ``segment_anything.SamPredictor.set_image`` (for ``vit_t``: MobileSAM's
+  reference ``mobile_sam.SamPredictor``, from ``mobilesam-mirror``);
 - ``ours``: ``sam_core.SamPredictor.set_image``, default process settings;
 - ``ours+alloc`` / ``official+alloc``: the same after
   ``sam_annotator.inference.allocator.keep_freed_memory()`` (what the app sets).
@@ -72,7 +73,14 @@ def worker(args: argparse.Namespace) -> None:
 
     image = load_image(args.image)
     state = random_state_dict(sam_model_registry[args.model]().state_dict(), seed=0)
-    if variant.startswith("official"):
+    if variant.startswith("official") and args.model == "vit_t":
+        from tests.oracle import official_mobile_sam
+
+        reference = official_mobile_sam()  # MobileSAM's own code (mobilesam-mirror)
+        model = reference.sam_model_registry["vit_t"]()
+        model.load_state_dict(state)
+        predictor = reference.SamPredictor(model.eval())
+    elif variant.startswith("official"):
         from tests.oracle import official_segment_anything
 
         model = build_official_sam(args.model)
@@ -129,7 +137,7 @@ def run_worker(args: argparse.Namespace, variant: str, save: Path | None) -> dic
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="vit_b", choices=["vit_b", "vit_l", "vit_h"])
+    parser.add_argument("--model", default="vit_b", choices=["vit_b", "vit_l", "vit_h", "vit_t"])
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--repeats", type=int, default=3, help="processes per variant")
     parser.add_argument("--runs", type=int, default=2, help="set_image calls per process")

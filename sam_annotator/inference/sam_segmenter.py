@@ -84,7 +84,8 @@ class SamSegmenter:
 
     @property
     def name(self) -> str:
-        return f"SAM {self.model_type}"
+        family = "MobileSAM" if self.model_type == "vit_t" else "SAM"
+        return f"{family} {self.model_type}"
 
     @property
     def model_id(self) -> str:

@@ -119,3 +119,41 @@ def test_an_unusable_cache_setting_falls_back_to_the_default(qtbot, tmp_path) ->
         assert "embedding_cache_gb" in app.window.statusBar().currentMessage()
     finally:
         app.shutdown()
+
+
+def test_mobilesam_labels_in_the_app_and_keeps_its_own_cache_entries(
+    qtbot, tmp_path, images, tiny_checkpoint
+):
+    """A vit_t checkpoint (MobileSAM's layout) runs the same session; switching models
+    never mixes embeddings: each model's entries have keys of their own."""
+    from sam_core import sam_model_registry
+
+    torch.manual_seed(0)
+    vit_t = tmp_path / "mobile_sam.pt"
+    torch.save(sam_model_registry["vit_t"]().state_dict(), vit_t)
+    home = tmp_path / "home"
+    app = open_app(qtbot, home, images, vit_t)
+    try:
+        assert app.window.engine_label.text() == "MobileSAM vit_t"
+        current = app.navigator.current
+        qtbot.waitUntil(lambda: state(app, current) is EncodingState.READY, timeout=60000)
+        view = app.window.view
+        qtbot.mouseClick(
+            view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(QPointF(300, 200))
+        )
+        qtbot.waitUntil(lambda: app.labeling.session.can_accept, timeout=10000)
+        assert len(app.labeling.session.candidates) == 3
+        mobile_files = set((home / "cache" / "embeddings").glob("*.samemb"))
+        assert mobile_files
+
+        app.labeling.clear_prompts()
+        app.engine.load(tiny_checkpoint)
+        qtbot.waitUntil(lambda: app.window.engine_label.text().startswith("SAM "), timeout=30000)
+        qtbot.waitUntil(lambda: state(app, current) is EncodingState.READY, timeout=60000)
+        stats = app.embedding_cache().stats()
+        assert stats.memory_hits + stats.disk_hits == 0  # nothing of vit_t was reused
+        sam_files = set((home / "cache" / "embeddings").glob("*.samemb")) - mobile_files
+        assert sam_files
+    finally:
+        app.undo_stack.set_clean()
+        app.shutdown()
