@@ -213,3 +213,20 @@ def test_grayscale_images_are_refused_with_a_hint(tiny_model) -> None:
     generator = SamAutomaticMaskGenerator(tiny_model, points_per_side=2)
     with pytest.raises(ValueError, match="(?i)gray|channel"):
         generator.generate(IMAGE[..., 0])
+
+
+def test_the_generator_runs_on_mobilesam_like_on_the_vit_models() -> None:
+    """vit_t shares the predictor and decoder: same output records, same mask size."""
+    from sam_core import sam_model_registry
+
+    torch.manual_seed(0)
+    model = sam_model_registry["vit_t"]().eval()
+    image = synthetic_image(120, 160, seed=3)
+    generator = SamAutomaticMaskGenerator(
+        model, points_per_side=3, pred_iou_thresh=0.0, stability_score_thresh=0.0
+    )
+    records = generator.generate(image)
+    assert records, "no mask at all"
+    for record in records:
+        assert record["segmentation"].shape == (120, 160)
+        assert record["area"] == int(record["segmentation"].sum())
