@@ -69,8 +69,10 @@ class TwoWayTransformer(nn.Module):
         Returns:
             The processed tokens ``B x N x C`` and image ``B x (h*w) x C``.
         """
-        image_tokens = image_embedding.flatten(2).permute(0, 2, 1)  # B x hw x C
-        image_pe = image_pe.flatten(2).permute(0, 2, 1)
+        # B x hw x C. Made contiguous once (the same values): every add, norm and
+        # projection below then reads rows, not columns of a transposed view.
+        image_tokens = image_embedding.flatten(2).permute(0, 2, 1).contiguous()
+        image_pe = image_pe.flatten(2).permute(0, 2, 1).contiguous()
 
         queries = point_embedding
         keys = image_tokens
