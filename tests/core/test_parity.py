@@ -93,7 +93,20 @@ SCENARIOS = [
 ]
 
 
-def assert_same_prediction(ours_out, theirs_out, return_logits: bool) -> None:
+#: Boolean masks may differ only where a logit lies within float rounding of the threshold.
+MAX_AMBIGUOUS_FLIPS = 20
+
+
+def ambiguous_pixels(ours, kwargs) -> np.ndarray:
+    """Where our full-resolution logits are so close to the threshold (0) that rounding
+    differences within TOLERANCE could put the official logit on the other side."""
+    logits = ours.predict(**{**kwargs, "return_logits": True})[0]
+    return np.abs(logits) <= 2 * TOLERANCE
+
+
+def assert_same_prediction(
+    ours_out, theirs_out, return_logits: bool, ambiguous: np.ndarray | None = None
+) -> None:
     masks, iou, low_res = ours_out
     their_masks, their_iou, their_low_res = theirs_out
     assert masks.shape == their_masks.shape and masks.dtype == their_masks.dtype
@@ -105,7 +118,12 @@ def assert_same_prediction(ours_out, theirs_out, return_logits: bool) -> None:
         assert max_diff(masks, their_masks) <= TOLERANCE
     else:
         assert masks.dtype == np.bool_
-        assert np.array_equal(masks, their_masks)
+        differ = masks != their_masks
+        if ambiguous is not None:
+            assert not np.any(differ & ~ambiguous), "a mask differs away from the threshold"
+            assert int(differ.sum()) <= MAX_AMBIGUOUS_FLIPS
+        else:
+            assert not np.any(differ)
         # The comparison means something only if the masks are not constant.
         counts = their_masks.reshape(len(their_masks), -1).sum(axis=1)
         size = their_masks[0].size
@@ -124,7 +142,8 @@ def test_predictions_match(predictors, scenario):
         f"{scenario}: low-res max abs diff {max_diff(ours_out[2], theirs_out[2]):.3g}, "
         f"iou {max_diff(ours_out[1], theirs_out[1]):.3g}"
     )
-    assert_same_prediction(ours_out, theirs_out, return_logits)
+    ambiguous = None if return_logits else ambiguous_pixels(ours, kwargs)
+    assert_same_prediction(ours_out, theirs_out, return_logits, ambiguous)
 
 
 @pytest.mark.parametrize("multimask", [False, True])
@@ -142,7 +161,7 @@ def test_click_with_previous_logits_as_mask_input_matches(predictors, multimask)
     }
     ours_out = ours.predict(**second)
     theirs_out = theirs.predict(**second)
-    assert_same_prediction(ours_out, theirs_out, return_logits=False)
+    assert_same_prediction(ours_out, theirs_out, False, ambiguous_pixels(ours, second))
     # The mask input must change the result, or this test would not exercise it.
     without = theirs.predict(**{k: v for k, v in second.items() if k != "mask_input"})
     assert max_diff(without[2], theirs_out[2]) > 1e-2
@@ -175,7 +194,10 @@ def test_predict_torch_batched_matches(predictors):
         assert masks.shape == (4, 3, height, width)
         assert max_diff(low_res, their_low_res) <= TOLERANCE
         assert max_diff(iou, their_iou) <= TOLERANCE
-        assert torch.equal(masks, their_masks)
+        logits = ours.predict_torch(**kwargs, multimask_output=True, return_logits=True)[0]
+        differ = masks != their_masks
+        assert not torch.any(differ & (logits.abs() > 2 * TOLERANCE))
+        assert int(differ.sum()) <= MAX_AMBIGUOUS_FLIPS
 
 
 def test_sam_forward_batched_matches(tiny_model, official_tiny_model):
