@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
-import pytest
 import torch
 from PySide6.QtCore import QPointF, Qt
 
@@ -12,26 +9,6 @@ from sam_annotator.config import AppDirs
 from sam_annotator.inference.sam_segmenter import SamSegmenter
 from sam_annotator.qt.application import LabelingApp
 from sam_annotator.qt.encodings import EncodingState
-from sam_core import build_sam_vit_tiny_test
-
-PHOTOS = ("dog.jpg", "groceries.jpg", "skateboard_portrait.jpg")
-
-
-@pytest.fixture
-def images(tmp_path, shared_data):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name in PHOTOS:
-        shutil.copy(shared_data / "images" / name, folder / name)
-    return folder
-
-
-@pytest.fixture
-def tiny_checkpoint(tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "tiny_sam.pth"
-    torch.save(build_sam_vit_tiny_test().state_dict(), path)
-    return path
 
 
 def open_app(qtbot, home, images, checkpoint) -> LabelingApp:

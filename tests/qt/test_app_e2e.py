@@ -8,12 +8,10 @@ with a tiny randomly initialised SAM loaded from a checkpoint file.
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import numpy as np
 import pytest
-import torch
 from pycocotools.coco import COCO
 from PySide6.QtCore import QPointF, Qt, QTimer
 
@@ -22,26 +20,6 @@ from sam_annotator.model.geometry import polygons_to_mask
 from sam_annotator.model.records import ImageStatus
 from sam_annotator.qt.application import LabelingApp
 from sam_annotator.qt.encodings import EncodingState
-from sam_core import build_sam_vit_tiny_test
-
-PHOTOS = ("dog.jpg", "groceries.jpg", "skateboard_portrait.jpg")
-
-
-@pytest.fixture
-def images(tmp_path, shared_data):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name in PHOTOS:
-        shutil.copy(shared_data / "images" / name, folder / name)
-    return folder
-
-
-@pytest.fixture
-def tiny_checkpoint(tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "tiny_sam.pth"
-    torch.save(build_sam_vit_tiny_test().state_dict(), path)
-    return path
 
 
 @pytest.fixture
