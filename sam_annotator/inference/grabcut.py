@@ -137,7 +137,6 @@ class GrabCutSegmenter:
     name = "GrabCut (classical, no model)"
     model_id = _MODEL_ID
     mask_input_supported = False
-    distinct_single_output = False  # decode(multimask=False) is the best alternative
     score_name = "score"  # a heuristic quality estimate, not a predicted IoU
 
     def encode(self, image: np.ndarray) -> GrabCutEncoding:
@@ -154,9 +153,16 @@ class GrabCutSegmenter:
         return GrabCutEncoding(image=work, original_size=(h, w))
 
     def decode(
-        self, encoded: EncodedImage, prompts: PromptSet, *, multimask: bool = True
+        self,
+        encoded: EncodedImage,
+        prompts: PromptSet,
+        *,
+        multimask: bool = True,
+        with_single: bool = False,
     ) -> list[Candidate]:
-        """Up to 3 candidates, best first (1 with ``multimask=False``); [] without object."""
+        """Up to 3 candidates, best first (1 with ``multimask=False``); [] without object.
+
+        ``with_single`` adds nothing: the single answer is the best alternative."""
         enc = self._check_encoding(encoded)
         if not prompts.defines_object:
             return []

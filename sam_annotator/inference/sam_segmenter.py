@@ -1,13 +1,10 @@
 """SAM behind the Segmenter interface (see segmenter.py for the contract).
 
 - `encode`: `SamPredictor.set_image` + `export_embedding` -> `SamEncoding` (slow).
-- `decode` / `decode_all`: restores that embedding in a second predictor and runs the
-  prompt encoder and mask decoder ONCE per prompt set: the decoder always computes the
-  three multimask outputs and the single output, so `decode_all` returns all four and
-  `decode(multimask=...)` picks from the same answer (the last one is remembered, so
-  asking for the multimask and then the single candidates of the same prompts, as
-  `decode_request` does, costs one decoder call). Nothing is upsampled: candidates keep
-  SAM's 256x256 low-res logits (read-only).
+- `decode`: restores that embedding in a second predictor and runs the prompt encoder
+  and mask decoder ONCE per prompt set: the decoder always computes the three multimask
+  outputs and the single output, so `with_single=True` costs nothing extra. Nothing is
+  upsampled: candidates keep SAM's 256x256 low-res logits (read-only).
 - `render`: at the full original size, exactly the official post-processing (so accepted
   masks are the official masks); at any other size, one affine resample of the low-res
   logits (cheap enough for the canvas overlay and the previews).
@@ -68,7 +65,6 @@ class SamSegmenter:
     """SAM (any registry type) as a Segmenter."""
 
     mask_input_supported = True
-    distinct_single_output = True
     score_name = "IoU"  # Candidate.score is SAM's predicted IoU
 
     def __init__(self, model: Sam, model_type: str | None = None) -> None:
@@ -77,8 +73,6 @@ class SamSegmenter:
         self._encoder = SamPredictor(model)
         self._decoder = SamPredictor(model)
         self._decoder_encoding: SamEncoding | None = None
-        # (encoding, prompts, candidates) of the latest decode_all
-        self._last_answer: tuple[SamEncoding, PromptSet, tuple[Candidate, ...]] | None = None
         self._encode_lock = threading.Lock()
         self._decode_lock = threading.Lock()
 
@@ -112,40 +106,32 @@ class SamSegmenter:
         return SamEncoding(embedding)
 
     def decode(
-        self, encoded: SamEncoding, prompts: PromptSet, *, multimask: bool = True
+        self,
+        encoded: SamEncoding,
+        prompts: PromptSet,
+        *,
+        multimask: bool = True,
+        with_single: bool = False,
     ) -> list[Candidate]:
-        """The 3 multimask candidates (or with ``multimask=False`` the single one), best
-        first; taken from :meth:`decode_all`'s answer (one decoder call for both)."""
-        candidates = self.decode_all(encoded, prompts)
-        if multimask:
-            return [c for c in candidates if c.index != SINGLE_MASK_INDEX]
-        return [c for c in candidates if c.index == SINGLE_MASK_INDEX]
-
-    def decode_all(self, encoded: SamEncoding, prompts: PromptSet) -> list[Candidate]:
-        """All four of SAM's outputs for ``prompts`` from one decoder call, best first.
-
-        Indexes 0-2 are the multimask outputs, ``SINGLE_MASK_INDEX`` (3) the single
-        output; ``[]`` when the prompts define no object. The answer to the latest prompt
-        set is remembered, so asking again for the same prompts costs nothing.
-        """
+        """SAM's 3 multimask candidates (plus the single output with ``with_single``; only
+        that one with ``multimask=False``), best first, from ONE decoder call: the decoder
+        always computes all four outputs. Low-res logits, read-only, nothing upsampled."""
         self._check_encoding(encoded)
         if not prompts.defines_object:
             return []
         with self._decode_lock:
-            remembered = self._last_answer
-            if remembered is not None and remembered[0] is encoded and remembered[1] == prompts:
-                return list(remembered[2])
             if self._decoder_encoding is not encoded:
                 self._decoder.set_embedding(encoded.embedding)
                 self._decoder_encoding = encoded
             low_res, scores = self._decoder.predict_low_res(**_predictor_prompts(prompts))
-            low_res.setflags(write=False)  # candidates are immutable and shared
-            candidates = [
-                Candidate(score=float(score), low_res_logits=low_res[index], index=index)
-                for index, score in enumerate(scores)
-            ]
-            candidates.sort(key=lambda c: c.score, reverse=True)
-            self._last_answer = (encoded, prompts, tuple(candidates))
+        low_res.setflags(write=False)  # candidates are immutable and shared
+        indexes = [*range(SINGLE_MASK_INDEX)] if multimask else []
+        if with_single or not multimask:
+            indexes.append(SINGLE_MASK_INDEX)
+        candidates = [
+            Candidate(score=float(scores[i]), low_res_logits=low_res[i], index=i) for i in indexes
+        ]
+        candidates.sort(key=lambda c: c.score, reverse=True)
         return candidates
 
     def render(

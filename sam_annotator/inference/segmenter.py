@@ -269,8 +269,6 @@ class Segmenter(Protocol):
     - ``name``: shown in the status bar, e.g. "SAM vit_b" or "GrabCut (classical, no model)".
     - ``model_id``: stable string identifying the model and its weights, for cache keys.
     - ``mask_input_supported``: whether ``decode`` uses ``PromptSet.mask_input``.
-    - ``distinct_single_output``: whether ``decode(multimask=False)`` gives an answer of
-      its own (SAM's single-mask output token) rather than one of the alternatives.
     """
 
     @property
@@ -282,22 +280,24 @@ class Segmenter(Protocol):
     @property
     def mask_input_supported(self) -> bool: ...
 
-    @property
-    def distinct_single_output(self) -> bool: ...
-
     def encode(self, image: np.ndarray) -> EncodedImage:
         """Prepare one HxWx3 uint8 RGB image (slow; worker thread)."""
         ...
 
     def decode(
-        self, encoded: EncodedImage, prompts: PromptSet, *, multimask: bool = True
+        self,
+        encoded: EncodedImage,
+        prompts: PromptSet,
+        *,
+        multimask: bool = True,
+        with_single: bool = False,
     ) -> list[Candidate]:
         """Candidates for ``prompts``, best first; ``[]`` when prompts define no object.
 
-        ``multimask=True`` asks for the engine's several alternatives (SAM: 3 outputs);
-        ``False`` for its single best answer (SAM: 1 output, index 3). Where
-        ``distinct_single_output`` is false the single answer is one of the alternatives
-        (GrabCut's best one), so a caller merging both lists asks only for the first.
+        ``multimask=True`` asks for the engine's several alternatives (SAM: 3 outputs),
+        ``with_single`` adds its single answer where that is an answer of its own (SAM:
+        output 3, from the same decoder call; GrabCut's single answer is its best
+        alternative, so it adds nothing). ``multimask=False``: the single answer alone.
         """
         ...
 

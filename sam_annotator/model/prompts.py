@@ -48,11 +48,8 @@ def decode_request(
     prompts = request.prompts
     if not segmenter.mask_input_supported and prompts.mask_input is not None:
         prompts = prompts.with_mask_input(None)
-    candidates = list(segmenter.decode(encoded, prompts, multimask=True))
-    if request.with_single and segmenter.distinct_single_output:
-        candidates += segmenter.decode(encoded, prompts, multimask=False)
-    candidates.sort(key=lambda c: c.score, reverse=True)
-    return candidates
+    candidates = segmenter.decode(encoded, prompts, with_single=request.with_single)
+    return sorted(candidates, key=lambda c: c.score, reverse=True)
 
 
 class PromptSession:

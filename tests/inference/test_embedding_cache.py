@@ -211,8 +211,8 @@ def test_a_stored_encoding_decodes_exactly_like_a_fresh_one(tmp_path, segmenter,
     restored = lookup_encoding(EmbeddingCache(tmp_path / "cache"), segmenter, photo)
     assert restored is not None and restored is not encoded
     prompts = PromptSet(points=((150.0, 120.0),), labels=(1,))
-    fresh = segmenter.decode_all(encoded, prompts)
-    again = segmenter.decode_all(restored, prompts)
+    fresh = segmenter.decode(encoded, prompts, with_single=True)
+    again = segmenter.decode(restored, prompts, with_single=True)
     assert [c.index for c in again] == [c.index for c in fresh]
     for a, b in zip(again, fresh, strict=True):
         assert a.score == b.score and np.array_equal(a.low_res_logits, b.low_res_logits)

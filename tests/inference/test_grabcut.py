@@ -74,7 +74,6 @@ def test_it_is_a_segmenter(segmenter: GrabCutSegmenter, dog: GrabCutEncoding) ->
     assert isinstance(dog, EncodedImage)
     assert segmenter.name == "GrabCut (classical, no model)"
     assert not segmenter.mask_input_supported
-    assert not segmenter.distinct_single_output  # its single answer is its best alternative
     assert dog.original_size == (534, 800)
     assert dog.model_id == segmenter.model_id
     assert max(dog.image.shape[:2]) == 640  # the downscaled working copy
@@ -220,6 +219,9 @@ def test_single_mask_output_is_the_best_candidate(
     assert single.index == SINGLE_MASK_INDEX
     assert single.score == best.score
     np.testing.assert_array_equal(segmenter.render(dog, single), segmenter.render(dog, best))
+    # So asking for the single answer besides the alternatives adds no duplicate.
+    with_single = segmenter.decode(dog, prompts, with_single=True)
+    assert [c.index for c in with_single] == [c.index for c in segmenter.decode(dog, prompts)]
 
 
 def test_render_at_display_size_matches_the_full_mask(segmenter: GrabCutSegmenter, truck) -> None:

@@ -181,11 +181,13 @@ def test_multimask_and_single_candidates_cost_one_decoder_call(model, photo, mon
 
     monkeypatch.setattr(SamPredictor, "predict_low_res", counted)
     prompts = PromptSet(points=((300.0, 200.0),), labels=(1,))
-    multimask = segmenter.decode(encoded, prompts)
-    single = segmenter.decode(encoded, prompts, multimask=False)
+    both = segmenter.decode(encoded, prompts, with_single=True)
     assert len(calls) == 1
-    assert sorted(c.index for c in multimask) == [0, 1, 2]
-    assert [c.index for c in single] == [SINGLE_MASK_INDEX]
-    assert all(not c.low_res_logits.flags.writeable for c in multimask + single)
-    segmenter.decode(encoded, PromptSet(points=((310.0, 200.0),), labels=(1,)))
-    assert len(calls) == 2  # other prompts: a new answer
+    assert sorted(c.index for c in both) == [0, 1, 2, SINGLE_MASK_INDEX]
+    assert [c.score for c in both] == sorted((c.score for c in both), reverse=True)
+    assert all(not c.low_res_logits.flags.writeable for c in both)
+    # The same answers as asking separately.
+    multimask = segmenter.decode(encoded, prompts)
+    (single,) = segmenter.decode(encoded, prompts, multimask=False)
+    expected = {c.index: c.score for c in [*multimask, single]}
+    assert {c.index: c.score for c in both} == expected

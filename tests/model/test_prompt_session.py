@@ -102,16 +102,14 @@ class _FakeSegmenter:
     name = "fake"
     model_id = "fake"
     mask_input_supported = False
-    distinct_single_output = True
 
     def __init__(self) -> None:
         self.calls: list[tuple[PromptSet, bool]] = []
 
-    def decode(self, encoded, prompts, *, multimask=True):
-        self.calls.append((prompts, multimask))
-        if multimask:
-            return _candidates(0.5, 0.9, 0.1)
-        return [Candidate(score=0.7, low_res_logits=None, index=3)]
+    def decode(self, encoded, prompts, *, multimask=True, with_single=False):
+        self.calls.append((prompts, with_single))
+        single = [Candidate(score=0.7, low_res_logits=None, index=3)] if with_single else []
+        return [*single, *_candidates(0.5, 0.9, 0.1)]  # unsorted on purpose
 
 
 def test_decode_request_merges_single_output_and_ranks_by_score() -> None:
@@ -123,16 +121,6 @@ def test_decode_request_merges_single_output_and_ranks_by_score() -> None:
     assert request.prompts.mask_input is not None
     result = decode_request(segmenter, object(), request)
     assert [c.score for c in result] == [0.9, 0.7, 0.5, 0.1]
-    assert [multimask for _, multimask in segmenter.calls] == [True, False]
+    assert [with_single for _, with_single in segmenter.calls] == [True]  # one engine call
     # An engine that cannot use mask_input never receives it.
     assert all(prompts.mask_input is None for prompts, _ in segmenter.calls)
-
-
-def test_decode_request_skips_a_single_output_that_repeats_an_alternative() -> None:
-    segmenter = _FakeSegmenter()
-    segmenter.distinct_single_output = False
-    request = PromptSession().set_box((0, 0, 10, 10))
-    assert request.with_single
-    result = decode_request(segmenter, object(), request)
-    assert [c.score for c in result] == [0.9, 0.5, 0.1]
-    assert [multimask for _, multimask in segmenter.calls] == [True]

@@ -22,7 +22,6 @@ class FakeSegmenter:
     """Encodes instantly (or when `gate` is set); a disc around the first positive click."""
 
     mask_input_supported = True
-    distinct_single_output = True
     score_name = "IoU"
 
     def __init__(self, model_id: str = "fake-1", gate: threading.Event | None = None) -> None:
@@ -42,15 +41,15 @@ class FakeSegmenter:
         self.encoded.append(hint)
         return FakeEncoding(hint, image.shape[:2], self.model_id)
 
-    def decode(self, encoded, prompts: PromptSet, *, multimask: bool = True):
+    def decode(self, encoded, prompts: PromptSet, *, multimask=True, with_single=False):
         self.decode_threads.add(threading.get_ident())
         self.decoded.append(prompts)
         if not prompts.defines_object:
             return []
         x, y = prompts.positive_points[0] if prompts.positive_points else prompts.box[:2]
-        radii = (10, 20, 30) if multimask else (15,)
-        scores = (0.6, 0.9, 0.3) if multimask else (0.7,)
-        indexes = (0, 1, 2) if multimask else (3,)
+        alternatives = [(10, 0.6, 0), (20, 0.9, 1), (30, 0.3, 2)] if multimask else []
+        single = [(15, 0.7, 3)] if with_single or not multimask else []
+        radii, scores, indexes = zip(*alternatives, *single, strict=True)
         candidates = [
             Candidate(
                 score=s, low_res_logits=np.zeros((256, 256), np.float32), index=i, payload=(x, y, r)
