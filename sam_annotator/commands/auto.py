@@ -22,11 +22,10 @@ AUTO_KEY = "sam_annotator_auto"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sam_annotator.__main__ import add_model_arguments
+    from sam_annotator.commands.batch import add_batch_arguments
 
-    parser.add_argument("images_dir", help="folder of images")
+    add_batch_arguments(parser)
     parser.add_argument("-o", "--output", required=True, help="COCO JSON file to write")
-    add_model_arguments(parser)
     parser.add_argument("--points-per-side", type=int, default=32)
     parser.add_argument("--points-per-batch", type=int, default=64)
     parser.add_argument("--pred-iou-thresh", type=float, default=0.88)
@@ -36,7 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-area", type=int, default=0, help="remove regions and holes below this size (px)"
     )
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
 
 
 def _settings(args: argparse.Namespace, checkpoint: Path) -> dict[str, Any]:
@@ -52,30 +50,15 @@ def _settings(args: argparse.Namespace, checkpoint: Path) -> dict[str, Any]:
     }
 
 
-def _fail(message: str) -> int:
-    print(f"sam-annotator auto: {message}", file=sys.stderr)
-    return 2
-
-
 def run(args: argparse.Namespace) -> int:
-    from sam_annotator.inference.checkpoints import CheckpointError, resolve_checkpoint
-    from sam_annotator.io.images import list_images
-    from sam_core import CheckpointError as ModelCheckpointError
-    from sam_core import load_sam
-
-    images_dir = Path(args.images_dir)
-    try:
-        images = list_images(images_dir, recursive=True)
-        checkpoint = resolve_checkpoint(args.checkpoint, model_type=args.model)
-    except (OSError, CheckpointError, ValueError) as error:
-        return _fail(str(error))
-    if checkpoint is None:
-        return _fail("no SAM checkpoint found: pass --checkpoint PATH")
-    try:
-        model = load_sam(checkpoint, model_type=args.model, device=args.device)
-    except (ModelCheckpointError, RuntimeError) as error:
-        return _fail(str(error))
+    from sam_annotator.commands.batch import UsageError, fail, images_and_checkpoint, load_model
     from sam_core import SamAutomaticMaskGenerator
+
+    try:
+        images_dir, images, checkpoint = images_and_checkpoint(args)
+        model = load_model(args, checkpoint)
+    except UsageError as error:
+        return fail("auto", error)
 
     generator = SamAutomaticMaskGenerator(
         model,

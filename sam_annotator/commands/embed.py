@@ -22,11 +22,9 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sam_annotator.__main__ import add_model_arguments
+    from sam_annotator.commands.batch import add_batch_arguments
 
-    parser.add_argument("images_dir", help="folder of images (sub-folders included)")
-    add_model_arguments(parser)
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    add_batch_arguments(parser)
     parser.add_argument(
         "--cache-dir",
         metavar="DIR",
@@ -36,53 +34,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-cache-gb",
         type=float,
         default=None,
-        help="size bound of the cache folder in GB; least recently used entries are "
+        help="size bound of the cache folder in GiB; least recently used entries are "
         "deleted beyond it (default: the app's bound, 4 GiB)",
     )
 
 
-def _fail(message: str) -> int:
-    print(f"sam-annotator embed: {message}", file=sys.stderr)
-    return 2
-
-
 def run(args: argparse.Namespace) -> int:
-    from sam_annotator.inference.checkpoints import CheckpointError, resolve_checkpoint
+    from sam_annotator.commands.batch import UsageError, fail, images_and_checkpoint, load_model
     from sam_annotator.inference.embedding_cache import (
         DEFAULT_MAX_DISK_BYTES,
         EmbeddingCache,
         default_cache_dir,
     )
-    from sam_annotator.io.images import list_images
-    from sam_core import CheckpointError as ModelCheckpointError
+    from sam_annotator.inference.sam_segmenter import SamSegmenter
 
-    images_dir = Path(args.images_dir)
-    try:
-        images = list_images(images_dir, recursive=True)
-        checkpoint = resolve_checkpoint(args.checkpoint, model_type=args.model)
-    except (OSError, CheckpointError, ValueError) as error:
-        return _fail(str(error))
-    if checkpoint is None:
-        return _fail("no SAM checkpoint found: pass --checkpoint PATH")
     if args.max_cache_gb is not None and args.max_cache_gb <= 0:
-        return _fail("--max-cache-gb must be positive")
-    max_bytes = (
-        DEFAULT_MAX_DISK_BYTES if args.max_cache_gb is None else int(args.max_cache_gb * 1e9)
-    )
-    from sam_annotator.inference.allocator import keep_freed_memory
-    from sam_annotator.inference.sam_segmenter import load_sam_segmenter
-
-    keep_freed_memory()
-
-    if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            return _fail(f"--device {args.device}: this PyTorch has no CUDA device")
+        return fail("embed", "--max-cache-gb must be positive")
     try:
-        segmenter = load_sam_segmenter(checkpoint, model_type=args.model, device=args.device)
-    except (ModelCheckpointError, RuntimeError) as error:
-        return _fail(str(error))
+        images_dir, images, checkpoint = images_and_checkpoint(args)
+        segmenter = SamSegmenter(load_model(args, checkpoint))
+    except UsageError as error:
+        return fail("embed", error)
+    max_bytes = (
+        DEFAULT_MAX_DISK_BYTES if args.max_cache_gb is None else int(args.max_cache_gb * 2**30)
+    )
     cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     cache = EmbeddingCache(cache_dir, max_disk_bytes=max_bytes, max_memory_bytes=0)
     print(
