@@ -23,3 +23,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present beside the repository")
     return SHARED_DATA
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path) -> Path:
+    """A checkpoint file of the tiny test SAM with seed-0 random weights."""
+    import torch
+
+    from sam_core import build_sam_vit_tiny_test
+
+    torch.manual_seed(0)
+    path = tmp_path / "tiny_sam.pth"
+    torch.save(build_sam_vit_tiny_test().state_dict(), path)
+    return path

@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import pytest
-import torch
-from PIL import Image
 from pycocotools.coco import COCO
 
 from sam_annotator.__main__ import main
 from sam_annotator.io.coco import read_coco
-from sam_core import build_sam_vit_tiny_test
 
 FAST = ["--points-per-side", "2", "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
 
 
-@pytest.fixture
-def folder(tmp_path, shared_data):
-    images = tmp_path / "images"
-    (images / "sub").mkdir(parents=True)
-    for index, name in enumerate(("dog.jpg", "groceries.jpg", "truck.jpg")):
-        with Image.open(shared_data / "images" / name) as photo:
-            small = photo.convert("RGB").resize((150, 100))
-        target = images / ("sub" if index == 2 else "") / f"{index}_{name}"
-        small.save(target)
-    return images
-
-
-@pytest.fixture
-def checkpoint(tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "tiny.pth"
-    torch.save(build_sam_vit_tiny_test().state_dict(), path)
-    return path
-
-
-def test_writes_a_coco_file_of_proposals(folder, checkpoint, tmp_path) -> None:
+def test_writes_a_coco_file_of_proposals(folder, tiny_checkpoint, tmp_path) -> None:
     out = tmp_path / "proposals.json"
-    assert main(["auto", str(folder), "-o", str(out), "--checkpoint", str(checkpoint), *FAST]) == 0
+    assert (
+        main(["auto", str(folder), "-o", str(out), "--checkpoint", str(tiny_checkpoint), *FAST])
+        == 0
+    )
     coco = COCO(str(out))
     assert len(coco.getImgIds()) == 3
     annotations = coco.loadAnns(coco.getAnnIds())
@@ -49,7 +29,9 @@ def test_writes_a_coco_file_of_proposals(folder, checkpoint, tmp_path) -> None:
     assert not (tmp_path / "proposals.json.partial.json").exists()
 
 
-def test_an_interrupted_run_resumes_where_it_stopped(folder, checkpoint, tmp_path, monkeypatch):
+def test_an_interrupted_run_resumes_where_it_stopped(
+    folder, tiny_checkpoint, tmp_path, monkeypatch
+):
     out = tmp_path / "proposals.json"
     calls: list[tuple[int, int]] = []
     from sam_core import SamAutomaticMaskGenerator
@@ -63,7 +45,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(folder, checkpoint, tmp_pat
         return original(self, image, **kwargs)
 
     monkeypatch.setattr(SamAutomaticMaskGenerator, "generate", interrupted)
-    args = ["auto", str(folder), "-o", str(out), "--checkpoint", str(checkpoint), *FAST]
+    args = ["auto", str(folder), "-o", str(out), "--checkpoint", str(tiny_checkpoint), *FAST]
     with pytest.raises(KeyboardInterrupt):
         main(args)
     partial = tmp_path / "proposals.json.partial.json"
@@ -83,11 +65,14 @@ def test_an_interrupted_run_resumes_where_it_stopped(folder, checkpoint, tmp_pat
     assert not partial.exists()
 
 
-def test_an_unreadable_partial_file_is_ignored(folder, checkpoint, tmp_path, capsys) -> None:
+def test_an_unreadable_partial_file_is_ignored(folder, tiny_checkpoint, tmp_path, capsys) -> None:
     out = tmp_path / "proposals.json"
     partial = tmp_path / "proposals.json.partial.json"
     partial.write_text("{not json")
-    assert main(["auto", str(folder), "-o", str(out), "--checkpoint", str(checkpoint), *FAST]) == 0
+    assert (
+        main(["auto", str(folder), "-o", str(out), "--checkpoint", str(tiny_checkpoint), *FAST])
+        == 0
+    )
     assert "ignoring an unreadable partial file" in capsys.readouterr().err
 
 
@@ -100,10 +85,13 @@ def test_a_bad_checkpoint_is_a_clear_error(folder, tmp_path, capsys) -> None:
     assert "sam-annotator auto:" in err and "Traceback" not in err
 
 
-def test_unreadable_images_are_skipped_and_reported(folder, checkpoint, tmp_path, capsys):
+def test_unreadable_images_are_skipped_and_reported(folder, tiny_checkpoint, tmp_path, capsys):
     (folder / "zz_broken.jpg").write_bytes(b"\xff\xd8\xff not really")
     out = tmp_path / "proposals.json"
-    assert main(["auto", str(folder), "-o", str(out), "--checkpoint", str(checkpoint), *FAST]) == 0
+    assert (
+        main(["auto", str(folder), "-o", str(out), "--checkpoint", str(tiny_checkpoint), *FAST])
+        == 0
+    )
     assert "skipped zz_broken.jpg" in capsys.readouterr().err
     assert len(COCO(str(out)).getImgIds()) == 3
 

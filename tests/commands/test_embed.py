@@ -11,26 +11,6 @@ from PIL import Image
 from sam_annotator.__main__ import main
 from sam_annotator.inference.embedding_cache import EmbeddingCache, key_for, lookup_encoding
 from sam_annotator.inference.sam_segmenter import SamSegmenter, load_sam_segmenter
-from sam_core import build_sam_vit_tiny_test
-
-
-@pytest.fixture
-def folder(tmp_path, shared_data):
-    images = tmp_path / "images"
-    (images / "sub").mkdir(parents=True)
-    for index, name in enumerate(("dog.jpg", "groceries.jpg", "truck.jpg")):
-        with Image.open(shared_data / "images" / name) as photo:
-            small = photo.convert("RGB").resize((160, 120))
-        small.save(images / ("sub" if index == 2 else "") / f"{index}_{name}")
-    return images
-
-
-@pytest.fixture
-def checkpoint(tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "tiny.pth"
-    torch.save(build_sam_vit_tiny_test().state_dict(), path)
-    return path
 
 
 def embed(folder, checkpoint, cache_dir, *extra) -> int:
@@ -38,10 +18,10 @@ def embed(folder, checkpoint, cache_dir, *extra) -> int:
     return main([*args, *extra])
 
 
-def test_every_image_lands_in_the_cache_and_the_app_finds_it(folder, checkpoint, tmp_path):
+def test_every_image_lands_in_the_cache_and_the_app_finds_it(folder, tiny_checkpoint, tmp_path):
     cache_dir = tmp_path / "cache"
-    assert embed(folder, checkpoint, cache_dir) == 0
-    segmenter = load_sam_segmenter(checkpoint)
+    assert embed(folder, tiny_checkpoint, cache_dir) == 0
+    segmenter = load_sam_segmenter(tiny_checkpoint)
     images = sorted(folder.rglob("*.jpg"))
     assert len(list(cache_dir.iterdir())) == len(images) == 3
     cache = EmbeddingCache(cache_dir)
@@ -53,20 +33,20 @@ def test_every_image_lands_in_the_cache_and_the_app_finds_it(folder, checkpoint,
             assert restored.embedding.original_size == (image.height, image.width)
 
 
-def test_a_second_run_encodes_nothing(folder, checkpoint, tmp_path, monkeypatch, capsys):
+def test_a_second_run_encodes_nothing(folder, tiny_checkpoint, tmp_path, monkeypatch, capsys):
     cache_dir = tmp_path / "cache"
-    assert embed(folder, checkpoint, cache_dir) == 0
+    assert embed(folder, tiny_checkpoint, cache_dir) == 0
     capsys.readouterr()
 
     def no_encode(self, image):
         raise AssertionError("an image already in the cache was encoded again")
 
     monkeypatch.setattr(SamSegmenter, "encode", no_encode)
-    assert embed(folder, checkpoint, cache_dir) == 0
+    assert embed(folder, tiny_checkpoint, cache_dir) == 0
     assert "0 encoded, 3 already cached" in capsys.readouterr().err
 
 
-def test_an_interrupted_run_resumes(folder, checkpoint, tmp_path, monkeypatch, capsys):
+def test_an_interrupted_run_resumes(folder, tiny_checkpoint, tmp_path, monkeypatch, capsys):
     cache_dir = tmp_path / "cache"
     real_encode = SamSegmenter.encode
     calls = []
@@ -78,30 +58,32 @@ def test_an_interrupted_run_resumes(folder, checkpoint, tmp_path, monkeypatch, c
         return real_encode(self, image)
 
     monkeypatch.setattr(SamSegmenter, "encode", interrupted)
-    assert embed(folder, checkpoint, cache_dir) == 130
+    assert embed(folder, tiny_checkpoint, cache_dir) == 130
     assert "run the same command again" in capsys.readouterr().err
     assert len(list(cache_dir.glob("*.samemb"))) == 1
     monkeypatch.setattr(SamSegmenter, "encode", real_encode)
-    assert embed(folder, checkpoint, cache_dir) == 0
+    assert embed(folder, tiny_checkpoint, cache_dir) == 0
     assert "2 encoded, 1 already cached" in capsys.readouterr().err
     assert not [p for p in cache_dir.iterdir() if not p.name.endswith(".samemb")]
 
 
-def test_unreadable_images_are_listed_and_the_rest_is_cached(folder, checkpoint, tmp_path, capsys):
+def test_unreadable_images_are_listed_and_the_rest_is_cached(
+    folder, tiny_checkpoint, tmp_path, capsys
+):
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    assert embed(folder, checkpoint, tmp_path / "cache") == 1
+    assert embed(folder, tiny_checkpoint, tmp_path / "cache") == 1
     err = capsys.readouterr().err
     assert "broken.jpg" in err and "3 encoded" in err
     assert len(list((tmp_path / "cache").glob("*.samemb"))) == 3
 
 
-def test_the_cache_made_elsewhere_serves_another_machine(folder, checkpoint, tmp_path):
+def test_the_cache_made_elsewhere_serves_another_machine(folder, tiny_checkpoint, tmp_path):
     """Portable: copy the cache folder and the checkpoint; the keys still match."""
-    assert embed(folder, checkpoint, tmp_path / "server_cache") == 0
+    assert embed(folder, tiny_checkpoint, tmp_path / "server_cache") == 0
     laptop = tmp_path / "laptop"
     shutil.copytree(tmp_path / "server_cache", laptop / "cache")
     shutil.copytree(folder, laptop / "images")
-    shutil.copy(checkpoint, laptop / "model.pth")
+    shutil.copy(tiny_checkpoint, laptop / "model.pth")
     segmenter = load_sam_segmenter(laptop / "model.pth")
     cache = EmbeddingCache(laptop / "cache")
     for path in (laptop / "images").rglob("*.jpg"):
@@ -117,16 +99,18 @@ def test_the_cache_made_elsewhere_serves_another_machine(folder, checkpoint, tmp
         (["--device", "cuda"], "CUDA"),
     ],
 )
-def test_bad_arguments_say_what_is_wrong(folder, checkpoint, tmp_path, capsys, arguments, message):
+def test_bad_arguments_say_what_is_wrong(
+    folder, tiny_checkpoint, tmp_path, capsys, arguments, message
+):
     if arguments[0] == "--device" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    assert embed(folder, checkpoint, tmp_path / "cache", *arguments) == 2
+    assert embed(folder, tiny_checkpoint, tmp_path / "cache", *arguments) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()
 
 
-def test_a_missing_folder_or_checkpoint_is_refused(tmp_path, checkpoint, capsys) -> None:
-    assert embed(tmp_path / "nowhere", checkpoint, tmp_path / "cache") == 2
+def test_a_missing_folder_or_checkpoint_is_refused(tmp_path, tiny_checkpoint, capsys) -> None:
+    assert embed(tmp_path / "nowhere", tiny_checkpoint, tmp_path / "cache") == 2
     assert "nowhere" in capsys.readouterr().err
     assert embed(tmp_path, tmp_path / "missing.pth", tmp_path / "cache") == 2
     assert "missing.pth" in capsys.readouterr().err
