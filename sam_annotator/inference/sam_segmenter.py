@@ -166,17 +166,14 @@ class SamSegmenter:
 
 def _predictor_prompts(prompts: PromptSet) -> dict[str, np.ndarray | None]:
     """A PromptSet (continuous image coordinates) -> SamPredictor keyword arguments
-    (pixel indexes: minus PIXEL_CENTRE; a writable float32 copy of mask_input)."""
+    (pixel indexes: minus PIXEL_CENTRE; mask_input as is: the predictor copies it)."""
     coords = prompts.point_coords()
     box = prompts.box_array()
-    mask_input = None
-    if prompts.mask_input is not None:
-        mask_input = np.array(prompts.mask_input, dtype=np.float32)  # writable copy
     return {
         "point_coords": None if coords is None else coords - PIXEL_CENTRE,
         "point_labels": prompts.point_labels(),
         "box": None if box is None else box - PIXEL_CENTRE,
-        "mask_input": mask_input,
+        "mask_input": prompts.mask_input,
     }
 
 

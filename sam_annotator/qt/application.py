@@ -183,8 +183,11 @@ class LabelingApp(QObject):
             if self._embedding_cache is None:
                 from sam_annotator.inference.embedding_cache import EmbeddingCache
 
+                # No memory layer of its own: the EncodingService is the memory LRU.
                 self._embedding_cache = EmbeddingCache(
-                    self.dirs.cache / "embeddings", max_disk_bytes=self._embedding_cache_bytes
+                    self.dirs.cache / "embeddings",
+                    max_disk_bytes=self._embedding_cache_bytes,
+                    max_memory_bytes=0,
                 )
             return self._embedding_cache
 
