@@ -20,7 +20,7 @@ channels-last, token grids are handed to them as views instead of copies; attent
 runs through ``scaled_dot_product_attention`` (its fused kernel) with the relative
 biases as an additive mask; and without autograd on a CPU, oneDNN's fused kernels apply
 GELU and residual additions inside the convolutions and linear layers that produce
-them (:data:`FUSED_CPU_KERNELS`), saving whole passes over large activations.
+them (:mod:`.fused_ops`), saving whole passes over large activations.
 """
 
 from __future__ import annotations
@@ -33,74 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sam_core.modeling.common import LayerNorm2d
-
-#: Use oneDNN's fused convolution / linear kernels (PyTorch's ``torch.ops.mkldnn``, as
-#: its compiler does) for inference on CPU. Set to False to run plain PyTorch ops.
-FUSED_CPU_KERNELS = True
-
-_MKLDNN = getattr(torch.ops, "mkldnn", None)
-_HAS_FUSED_KERNELS = (
-    torch.backends.mkldnn.is_available()
-    and hasattr(_MKLDNN, "_convolution_pointwise")
-    and hasattr(_MKLDNN, "_linear_pointwise")
-)
-
-
-def _fused(x: torch.Tensor) -> bool:
-    """Whether this call may use the fused kernels: float32 CPU inference, no autograd."""
-    return (
-        FUSED_CPU_KERNELS
-        and _HAS_FUSED_KERNELS
-        and x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and not torch.is_grad_enabled()
-    )
-
-
-def linear(
-    x: torch.Tensor,
-    layer: nn.Linear,
-    gelu: bool = False,
-    residual: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """``layer(x)``, then GELU if ``gelu``, then ``+ residual`` if given (not both)."""
-    if _fused(x):
-        if residual is not None:
-            return _MKLDNN._linear_pointwise.binary(x, residual, layer.weight, layer.bias, "add")
-        attr, algorithm = ("gelu", "none") if gelu else ("none", "")
-        return _MKLDNN._linear_pointwise(x, layer.weight, layer.bias, attr, [], algorithm)
-    y = F.linear(x, layer.weight, layer.bias)
-    if gelu:
-        y = F.gelu(y)
-    return y if residual is None else y + residual
-
-
-def conv2d(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    groups: int,
-    gelu: bool = False,
-    residual: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """``F.conv2d``, then ``+ residual`` if given, then GELU if ``gelu``."""
-    if not _fused(x):
-        y = F.conv2d(x, weight, bias, stride, padding, 1, groups)
-        y = y if residual is None else y + residual
-        return F.gelu(y) if gelu else y
-    stride, padding, dilation = list(stride), list(padding), [1, 1]
-    if residual is None:
-        attr, algorithm = ("gelu", "none") if gelu else ("none", "")
-        return _MKLDNN._convolution_pointwise(
-            x, weight, bias, padding, stride, dilation, groups, attr, [], algorithm
-        )
-    y = _MKLDNN._convolution_pointwise.binary(
-        x, residual, weight, bias, padding, stride, dilation, groups,
-        "add", None, None, [], None,
-    )  # fmt: skip
-    return torch.ops.aten.gelu_(y) if gelu else y  # oneDNN fuses no GELU after an add
+from sam_core.modeling.fused_ops import conv2d, linear
 
 
 class Conv2dBN(nn.Module):

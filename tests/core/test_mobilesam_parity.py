@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from sam_core import SamPredictor, build_sam_vit_t
-from sam_core.modeling import tiny_vit
+from sam_core.modeling import fused_ops
 from tests.core.conftest import photo, random_state_dict
 from tests.core.test_parity import SCENARIOS, _scenario, max_diff
 from tests.oracle import official_mobile_sam
@@ -156,7 +156,7 @@ def test_plain_pytorch_path_matches(monkeypatch, predictors, our_vit_t):
     """Without oneDNN's fused kernels (another device, autograd) the numbers agree too."""
     ours, theirs, image = predictors
     resized = torch.as_tensor(ours.transform.apply_image(image)).permute(2, 0, 1)[None]
-    monkeypatch.setattr(tiny_vit, "FUSED_CPU_KERNELS", False)
+    monkeypatch.setattr(fused_ops, "FUSED_CPU_KERNELS", False)
     with torch.inference_mode():
         plain = our_vit_t.image_encoder(our_vit_t.preprocess(resized.float()))
     diff = max_diff(plain, theirs.get_image_embedding())
@@ -168,6 +168,6 @@ def test_the_fused_kernels_run_by_default(our_vit_t):
     """The speed path is the one the parity tests above measured, where available."""
     x = torch.zeros(1, 3, 8, 8)
     with torch.inference_mode():
-        assert tiny_vit._fused(x) == tiny_vit._HAS_FUSED_KERNELS
+        assert fused_ops._fused(x) == fused_ops._HAS_FUSED_KERNELS
     with torch.enable_grad():
-        assert not tiny_vit._fused(x)  # autograd gets the plain, differentiable ops
+        assert not fused_ops._fused(x)  # autograd gets the plain, differentiable ops
