@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sam_core.modeling.blockwise_attention import attention_in_blocks
 from sam_core.modeling.common import LayerNorm2d, MLPBlock
 
 
@@ -258,7 +259,7 @@ class Attention(nn.Module):
         """Scaled dot-product attention with the relative position bias.
 
         The same arithmetic as ``softmax(q*scale @ k^T + bias) @ v`` in one piece, done
-        in blocks of (batch*head, query) rows of about :data:`SCORES_PER_BLOCK` scores:
+        in blocks of (batch*head, query) rows (:mod:`.blockwise_attention`):
         every query row sees all keys, so each row's result is the same, but no
         ``(B*heads) x (H*W) x (H*W)`` map is ever held (805 MB per global block of
         ViT-B) and each block's scores stay in the CPU caches between the matmul, the
@@ -276,35 +277,7 @@ class Attention(nn.Module):
             bias_h, bias_w = decomposed_rel_pos_terms(
                 q, self.rel_pos_h, self.rel_pos_w, grid_hw, grid_hw
             )
-        q = q * self.scale
-        keys_t = k.transpose(-2, -1)
-        batch, length, _ = q.shape
-        out = q.new_empty((batch, length, v.shape[-1]))
-        batch_step, query_step = _block_shape(batch, length, length)
-        for b0 in range(0, batch, batch_step):
-            rows = slice(b0, b0 + batch_step)
-            for q0 in range(0, length, query_step):
-                queries = slice(q0, q0 + query_step)
-                scores = torch.bmm(q[rows, queries], keys_t[rows])
-                if bias_h is not None:
-                    grid = scores.view(scores.shape[0], scores.shape[1], *grid_hw)
-                    grid.add_(bias_h[rows, queries, :, None])
-                    grid.add_(bias_w[rows, queries, None, :])
-                out[rows, queries] = torch.bmm(scores.softmax(dim=-1), v[rows])
-        return out
-
-
-#: Attention scores computed per block in :meth:`Attention.attend` (4 MiB of float32):
-#: big enough for efficient matmuls, small enough to stay in a core's caches.
-SCORES_PER_BLOCK = 1 << 20
-
-
-def _block_shape(batch: int, queries: int, keys: int) -> tuple[int, int]:
-    """(batch rows, query rows) per attention block of about SCORES_PER_BLOCK scores."""
-    per_batch_row = queries * keys
-    if per_batch_row <= SCORES_PER_BLOCK:
-        return max(1, min(batch, SCORES_PER_BLOCK // per_batch_row)), queries
-    return 1, max(1, SCORES_PER_BLOCK // keys)
+        return attention_in_blocks(q * self.scale, k, v, bias_h, bias_w, grid_hw)
 
 
 def window_partition(x: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:

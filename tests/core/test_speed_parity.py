@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from sam_core import SamPredictor, build_sam_vit_tiny_test
-from sam_core.modeling import image_encoder
+from sam_core.modeling import blockwise_attention, image_encoder
 from sam_core.predictor import SINGLE_OUTPUT
 from tests.core.conftest import random_state_dict, synthetic_image
 from tests.core.test_parity import TOLERANCE, max_diff
@@ -40,14 +40,14 @@ def official(official_tiny_model, official_sa, image):
 
 
 def test_block_shape_bounds_every_block() -> None:
-    per_block = image_encoder.SCORES_PER_BLOCK
+    per_block = blockwise_attention.SCORES_PER_BLOCK
     # ViT-B global attention: 12 heads x 4096 queries x 4096 keys -> one head, 256 queries.
-    assert image_encoder._block_shape(12, 4096, 4096) == (1, per_block // 4096)
+    assert blockwise_attention.block_shape(12, 4096, 4096) == (1, per_block // 4096)
     # Windowed attention (14x14 windows): whole windows, as many as fit.
-    assert image_encoder._block_shape(300, 196, 196) == (per_block // 196**2, 196)
-    assert image_encoder._block_shape(3, 196, 196) == (3, 196)
+    assert blockwise_attention.block_shape(300, 196, 196) == (per_block // 196**2, 196)
+    assert blockwise_attention.block_shape(3, 196, 196) == (3, 196)
     for batch, queries in ((12, 4096), (300, 196), (1, 10**6)):
-        rows, cols = image_encoder._block_shape(batch, queries, queries)
+        rows, cols = blockwise_attention.block_shape(batch, queries, queries)
         assert rows >= 1 and cols >= 1
         assert rows * cols * queries <= max(per_block, queries)
 
@@ -58,7 +58,7 @@ def test_blockwise_attention_equals_the_official_attention(
 ) -> None:
     """A global-attention layer (3 heads on a 64x64 grid, rel-pos on) in blocks of any size:
     whole heads and query ranges, single rows, and the bias added blockwise."""
-    monkeypatch.setattr(image_encoder, "SCORES_PER_BLOCK", scores_per_block)
+    monkeypatch.setattr(blockwise_attention, "SCORES_PER_BLOCK", scores_per_block)
     grid = (64, 64) if scores_per_block > 1 else (9, 11)
     kwargs = {"dim": 48, "num_heads": 3, "qkv_bias": True, "use_rel_pos": True}
     ours = image_encoder.Attention(**kwargs, input_size=grid).eval()
@@ -74,7 +74,7 @@ def test_blockwise_attention_equals_the_official_attention(
 
 def test_windowed_blocks_in_groups_of_windows_equal_the_official(monkeypatch, official_sa):
     """A windowed block on a grid that needs padding, windows split over several blocks."""
-    monkeypatch.setattr(image_encoder, "SCORES_PER_BLOCK", 3 * 7 * 7 * 7 * 7)
+    monkeypatch.setattr(blockwise_attention, "SCORES_PER_BLOCK", 3 * 7 * 7 * 7 * 7)
     kwargs = {"dim": 32, "num_heads": 2, "use_rel_pos": True, "window_size": 7}
     ours = image_encoder.Block(**kwargs, input_size=(7, 7)).eval()
     theirs = official_sa.modeling.image_encoder.Block(**kwargs, input_size=(7, 7)).eval()
@@ -89,7 +89,7 @@ def test_windowed_blocks_in_groups_of_windows_equal_the_official(monkeypatch, of
 def test_whole_encoder_with_small_blocks_matches_the_official(
     monkeypatch, tiny_model, official, image
 ) -> None:
-    monkeypatch.setattr(image_encoder, "SCORES_PER_BLOCK", 70_000)
+    monkeypatch.setattr(blockwise_attention, "SCORES_PER_BLOCK", 70_000)
     ours = SamPredictor(tiny_model)
     ours.set_image(image)
     assert max_diff(ours.get_image_embedding(), official.get_image_embedding()) <= TOLERANCE
