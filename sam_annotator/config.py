@@ -57,6 +57,11 @@ class AppDirs:
     def checkpoints(self) -> Path:
         return self.data / "checkpoints"
 
+    @property
+    def embeddings(self) -> Path:
+        """The disk embedding cache (filled by the app and by ``sam-annotator embed``)."""
+        return self.cache / "embeddings"
+
 
 def app_dirs(environ: Mapping[str, str] | None = None) -> AppDirs:
     """The folders to use: ``$SAM_ANNOTATOR_HOME`` if set, else the platform's defaults."""

@@ -75,7 +75,7 @@ def default_cache_dir() -> Path:
     """The per-user embedding cache folder (``<user cache>/embeddings``)."""
     from sam_annotator.config import app_dirs
 
-    return app_dirs().cache / "embeddings"
+    return app_dirs().embeddings
 
 
 def content_digest(image: bytes | bytearray | memoryview | str | os.PathLike[str]) -> str:

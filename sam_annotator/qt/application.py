@@ -185,7 +185,7 @@ class LabelingApp(QObject):
 
                 # No memory layer of its own: the EncodingService is the memory LRU.
                 self._embedding_cache = EmbeddingCache(
-                    self.dirs.cache / "embeddings",
+                    self.dirs.embeddings,
                     max_disk_bytes=self._embedding_cache_bytes,
                     max_memory_bytes=0,
                 )

@@ -114,3 +114,13 @@ def test_a_missing_folder_or_checkpoint_is_refused(tmp_path, tiny_checkpoint, ca
     assert "nowhere" in capsys.readouterr().err
     assert embed(tmp_path, tmp_path / "missing.pth", tmp_path / "cache") == 2
     assert "missing.pth" in capsys.readouterr().err
+
+
+def test_by_default_it_fills_the_folder_the_app_reads(
+    folder, tiny_checkpoint, tmp_path, monkeypatch
+):
+    from sam_annotator.config import HOME_ENV, AppDirs
+
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+    assert main(["embed", str(folder), "--checkpoint", str(tiny_checkpoint)]) == 0
+    assert len(list(AppDirs.under(tmp_path / "home").embeddings.glob("*.samemb"))) == 3

@@ -37,7 +37,7 @@ def test_a_new_session_reads_embeddings_from_the_disk_cache(
         )
     finally:
         first.shutdown()
-    files = list((home / "cache" / "embeddings").glob("*.samemb"))
+    files = list(AppDirs.under(home).embeddings.glob("*.samemb"))
     assert len(files) >= 2
 
     def no_encode(self, image):
@@ -120,7 +120,7 @@ def test_mobilesam_labels_in_the_app_and_keeps_its_own_cache_entries(
         )
         qtbot.waitUntil(lambda: app.labeling.session.can_accept, timeout=10000)
         assert len(app.labeling.session.candidates) == 3
-        mobile_files = set((home / "cache" / "embeddings").glob("*.samemb"))
+        mobile_files = set(AppDirs.under(home).embeddings.glob("*.samemb"))
         assert mobile_files
 
         app.labeling.clear_prompts()
@@ -129,7 +129,7 @@ def test_mobilesam_labels_in_the_app_and_keeps_its_own_cache_entries(
         qtbot.waitUntil(lambda: state(app, current) is EncodingState.READY, timeout=60000)
         stats = app.embedding_cache().stats()
         assert stats.memory_hits + stats.disk_hits == 0  # nothing of vit_t was reused
-        sam_files = set((home / "cache" / "embeddings").glob("*.samemb")) - mobile_files
+        sam_files = set(AppDirs.under(home).embeddings.glob("*.samemb")) - mobile_files
         assert sam_files
     finally:
         app.undo_stack.set_clean()
