@@ -230,12 +230,6 @@ class EmbeddingCache:
                 disk_bytes=sum(size for size, _ in index.values()),
             )
 
-    def clear_memory(self) -> None:
-        """Forget the in-memory entries (the files stay)."""
-        with self._lock:
-            self._memory.clear()
-            self._memory_bytes = 0
-
     # -- internals -------------------------------------------------------------------
     def _remember(self, key: str, embedding: ImageEmbedding) -> None:
         """Insert into the memory LRU and evict the least recently used (lock held)."""
