@@ -45,3 +45,8 @@ class LayerNorm2d(nn.Module):
         variance = (x - mean).pow(2).mean(1, keepdim=True)
         normalised = (x - mean) / torch.sqrt(variance + self.eps)
         return self.weight[:, None, None] * normalised + self.bias[:, None, None]
+
+
+def token_major(image: torch.Tensor) -> torch.Tensor:
+    """``B x C x h x w`` -> ``B x (h*w) x C`` (a view; no copy)."""
+    return image.flatten(2).transpose(1, 2)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sam_core.modeling.common import LayerNorm2d
+from sam_core.modeling.common import LayerNorm2d, token_major
 
 
 class MaskDecoder(nn.Module):
@@ -102,28 +102,55 @@ class MaskDecoder(nn.Module):
         output_tokens = output_tokens.unsqueeze(0).expand(sparse_prompt_embeddings.size(0), -1, -1)
         tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)
 
-        # One copy of the image per prompt set.
-        src = torch.repeat_interleave(image_embeddings, tokens.shape[0], dim=0)
-        src = src + dense_prompt_embeddings
-        pos_src = torch.repeat_interleave(image_pe, tokens.shape[0], dim=0)
-        batch, channels, height, width = src.shape
-
-        hs, src = self.transformer(src, pos_src, tokens)
+        # The image plus the mask prompt, one per prompt set, token-major (B x hw x C):
+        # the layout every step below works in.
+        height, width = image_embeddings.shape[-2:]
+        src = token_major(image_embeddings + dense_prompt_embeddings)
+        hs, src = self.transformer.forward_token_major(src, token_major(image_pe), tokens)
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : (1 + self.num_mask_tokens), :]
 
-        src = src.transpose(1, 2).view(batch, channels, height, width)
-        upscaled = self.output_upscaling(src)
         hyper_in = torch.stack(
             [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)],
             dim=1,
         )
-        batch, channels, height, width = upscaled.shape
-        masks = (hyper_in @ upscaled.view(batch, channels, height * width)).view(
-            batch, -1, height, width
-        )
+        masks = self._upscaled_masks(src, hyper_in, height, width)
         iou_pred = self.iou_prediction_head(iou_token_out)
         return masks, iou_pred
+
+    def _upscaled_masks(
+        self, image_tokens: torch.Tensor, hyper_in: torch.Tensor, height: int, width: int
+    ) -> torch.Tensor:
+        """``output_upscaling`` then the hypernetwork product: ``B x hw x C`` image tokens
+        and ``B x M x C/8`` mask weights -> ``B x M x 4h x 4w`` mask logits.
+
+        Both transposed convolutions have kernel 2 and stride 2, so each cell of the
+        embedding grid becomes a 4x4 block of output pixels computed from that cell alone.
+        The chain therefore runs on token-major rows as matrix products (the first layer
+        maps a cell to its 2x2 sub-pixels, each normalised over its own channels; the
+        second maps each sub-pixel to its 2x2), the mask weights meet every output pixel's
+        features, and only the M masks are rearranged into images: the values of the
+        official upscale-then-product, without moving the large tensors between layouts.
+        """
+        first, norm, first_act, second, second_act = self.output_upscaling
+        features = _subpixel_linear(first, image_tokens)  # B x hw*4 x C/4
+        features = F.layer_norm(features, features.shape[-1:], norm.weight, norm.bias, norm.eps)
+        features = second_act(_subpixel_linear(second, first_act(features)))  # B x hw*16 x C/8
+        masks = features @ hyper_in.transpose(1, 2)  # B x hw*16 x M
+        # Row (i, j, a, b, c, d) is output pixel (4i + 2a + c, 4j + 2b + d).
+        masks = masks.view(-1, height, width, 2, 2, 2, 2, masks.shape[-1])
+        masks = masks.permute(0, 7, 1, 3, 5, 2, 4, 6)
+        return masks.reshape(masks.shape[0], -1, 4 * height, 4 * width)
+
+
+def _subpixel_linear(conv: nn.ConvTranspose2d, rows: torch.Tensor) -> torch.Tensor:
+    """A 2x2 stride-2 transposed convolution on ``B x P x C_in`` pixel rows ->
+    ``B x 4P x C_out``: each pixel's row becomes the rows of its 2x2 output block
+    (row-major: top-left, top-right, bottom-left, bottom-right)."""
+    in_channels, out_channels, kernel_h, kernel_w = conv.weight.shape
+    weight = conv.weight.permute(0, 2, 3, 1).reshape(in_channels, -1)  # C_in x (2x2 x C_out)
+    out = torch.addmm(conv.bias.repeat(kernel_h * kernel_w), rows.reshape(-1, in_channels), weight)
+    return out.view(rows.shape[0], -1, out_channels)
 
 
 class MLP(nn.Module):

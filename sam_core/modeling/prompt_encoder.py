@@ -80,8 +80,10 @@ class PromptEncoder(nn.Module):
         if cached is not None and cached[0] == signature:
             return cached[1]
         # A plain tensor without autograd history, usable inside and outside inference mode.
+        # Stored token-major (the decoder's layout, a view away), shown as 1 x C x H x W.
         with torch.inference_mode(False), torch.no_grad():
-            dense_pe = self.pe_layer(self.image_embedding_size).unsqueeze(0)
+            tokens = self.pe_layer(self.image_embedding_size).flatten(1).t().contiguous()
+            dense_pe = tokens.t().view(1, -1, *self.image_embedding_size)
         self._dense_pe_cache = (signature, dense_pe)
         return dense_pe
 

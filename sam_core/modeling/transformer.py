@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from sam_core.modeling.common import MLPBlock
+from sam_core.modeling.common import MLPBlock, token_major
 
 
 class TwoWayTransformer(nn.Module):
@@ -69,13 +69,19 @@ class TwoWayTransformer(nn.Module):
         Returns:
             The processed tokens ``B x N x C`` and image ``B x (h*w) x C``.
         """
-        # B x hw x C. Made contiguous once (the same values): every add, norm and
-        # projection below then reads rows, not columns of a transposed view.
-        image_tokens = image_embedding.flatten(2).permute(0, 2, 1).contiguous()
-        image_pe = image_pe.flatten(2).permute(0, 2, 1).contiguous()
+        return self.forward_token_major(
+            token_major(image_embedding), token_major(image_pe), point_embedding
+        )
 
+    def forward_token_major(
+        self, image_tokens: Tensor, image_pe: Tensor, point_embedding: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """:meth:`forward` with the image already token-major: ``B x (h*w) x C`` (both)."""
+        # Contiguous rows (a no-op when they already are): every add, norm and product
+        # below then reads rows, not the columns of a transposed view.
+        keys = image_tokens.contiguous()
+        image_pe = image_pe.contiguous()
         queries = point_embedding
-        keys = image_tokens
         for layer in self.layers:
             queries, keys = layer(
                 queries=queries, keys=keys, query_pe=point_embedding, key_pe=image_pe
@@ -83,7 +89,7 @@ class TwoWayTransformer(nn.Module):
 
         q = queries + point_embedding
         k = keys + image_pe
-        queries = queries + self.final_attn_token_to_image(q=q, k=k, v=keys)
+        queries = queries + self.final_attn_token_to_image.tokens_to_image(q=q, k=k, v=keys)
         queries = self.norm_final_attn(queries)
         return queries, keys
 
@@ -135,16 +141,15 @@ class TwoWayAttentionBlock(nn.Module):
         queries = self.norm1(queries)
 
         q = queries + query_pe
-        k = keys + key_pe
-        queries = queries + self.cross_attn_token_to_image(q=q, k=k, v=keys)
+        k = keys + key_pe  # the image is unchanged until the last step: used twice
+        queries = queries + self.cross_attn_token_to_image.tokens_to_image(q=q, k=k, v=keys)
         queries = self.norm2(queries)
 
         queries = queries + self.mlp(queries)
         queries = self.norm3(queries)
 
         q = queries + query_pe
-        k = keys + key_pe
-        keys = keys + self.cross_attn_image_to_token(q=k, k=q, v=queries)
+        keys = keys + self.cross_attn_image_to_token.image_to_tokens(q=k, k=q, v=queries)
         keys = self.norm4(keys)
         return queries, keys
 
@@ -152,8 +157,15 @@ class TwoWayAttentionBlock(nn.Module):
 class Attention(nn.Module):
     """Multi-head attention whose q/k/v projections may shrink the width.
 
-    The attention itself lives in :meth:`attend` alone, so that it can be replaced by a
-    fused kernel in one place.
+    :meth:`forward` is the official order of computation. The decoder's cross attentions
+    pair a few prompt tokens (N, about 5-10) with thousands of image tokens (4096), and
+    for them :meth:`tokens_to_image` and :meth:`image_to_tokens` compute the same function
+    in another order: the projections of the image tokens are folded into the few tokens'
+    side (matrix products associate), so each image token meets one ``C x heads*N``
+    product instead of two ``C x C/rate`` projections plus the attention of its own; the
+    per-head split, recombination and the softmax over a short last axis disappear too.
+    Same values up to float rounding (~1e-6); used at inference when ``heads * N`` does
+    not exceed the attention width, where it costs fewer operations.
     """
 
     def __init__(self, embedding_dim: int, num_heads: int, downsample_rate: int = 1) -> None:
@@ -192,6 +204,64 @@ class Attention(nn.Module):
         k = self._separate_heads(self.k_proj(k), self.num_heads)
         v = self._separate_heads(self.v_proj(v), self.num_heads)
         return self.out_proj(self._recombine_heads(self.attend(q, k, v)))
+
+    def tokens_to_image(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """:meth:`forward` for few queries (prompt tokens) and many keys (image tokens).
+
+        Per head h, with ``s = 1/sqrt(head width)``:
+        ``scores_h = s (q_h) (k W_kh^T + b_kh)^T = (s q_h W_kh) k^T + (a constant per row)``;
+        the constant does not change a softmax, so ``k`` is never projected. Rows of the
+        softmax ``P_h`` sum to 1, so ``P_h (v W_vh^T + b_vh) = (P_h v) W_vh^T + b_vh``:
+        ``v`` is never projected either.
+        """
+        batch, tokens, _ = q.shape
+        if not self._folding_pays(tokens):
+            return self(q, k, v)
+        heads, head_dim = self.num_heads, self.internal_dim // self.num_heads
+        q = self._separate_heads(self.q_proj(q), heads)  # B x heads x N x c
+        k_weight = self.k_proj.weight.view(heads, head_dim, -1)  # heads x c x C
+        queries = (q @ k_weight).mul_(1.0 / math.sqrt(head_dim)).flatten(1, 2)
+        weights = torch.softmax(queries @ k.transpose(1, 2), dim=-1)  # B x heads*N x hw
+        pooled = (weights @ v).view(batch, heads, tokens, -1)  # B x heads x N x C
+        v_weight = self.v_proj.weight.view(heads, head_dim, -1).transpose(1, 2)
+        out = pooled @ v_weight + self.v_proj.bias.view(heads, 1, head_dim)
+        return self.out_proj(self._recombine_heads(out))
+
+    def image_to_tokens(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """:meth:`forward` for many queries (image tokens) and few keys (prompt tokens).
+
+        Per head h: ``scores_h = s (q W_qh^T + b_qh) k_h^T = q (s W_qh^T k_h^T) + s b_qh
+        k_h^T``, one ``C x N`` matrix per head instead of projecting ``q``; and the output
+        projection splits by head, ``out = sum_h P_h (v_h W_oh^T) + b_o``, so the image
+        tokens meet one ``heads*N x C`` matrix instead of the per-head values and
+        ``out_proj``. Scores are laid out ``heads x N x hw``: the softmax over the N
+        tokens then runs along a long contiguous axis.
+        """
+        batch, tokens, _ = k.shape
+        if not self._folding_pays(tokens):
+            return self(q, k, v)
+        heads, head_dim = self.num_heads, self.internal_dim // self.num_heads
+        k = self._separate_heads(self.k_proj(k), heads) * (1.0 / math.sqrt(head_dim))
+        q_weight = self.q_proj.weight.view(heads, head_dim, -1)  # heads x c x C
+        keys = (k @ q_weight).flatten(1, 2)  # B x heads*N x C
+        key_bias = (k @ self.q_proj.bias.view(heads, head_dim, 1)).flatten(1, 2)
+        scores = torch.baddbmm(key_bias, keys, q.transpose(1, 2))  # B x heads*N x hw
+        weights = torch.softmax(scores.view(batch, heads, tokens, -1), dim=2)
+        v = self._separate_heads(self.v_proj(v), heads)  # B x heads x N x c
+        out_weight = self.out_proj.weight.view(-1, heads, head_dim).permute(1, 2, 0)
+        values = (v @ out_weight).flatten(1, 2)  # B x heads*N x C
+        return torch.baddbmm(
+            self.out_proj.bias.view(1, 1, -1), weights.flatten(1, 2).transpose(1, 2), values
+        )
+
+    def _folding_pays(self, tokens: int) -> bool:
+        """Folded cost per image token ~ 2 C heads N, official ~ 2 C internal_dim.
+
+        Inference only: under autograd the official order keeps every gradient as the
+        official model has it (folding never uses the key bias, whose exact gradient is 0;
+        the official computes it in floating point and an optimiser then treats it as set).
+        """
+        return not torch.is_grad_enabled() and self.num_heads * tokens <= self.internal_dim
 
     @staticmethod
     def attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
