@@ -289,7 +289,7 @@ class SamAutomaticMaskGenerator:
             points=(in_points[:, None, :], in_labels[:, None]), boxes=None, masks=None
         )
         low_res, iou_preds = model.mask_decoder(
-            image_embeddings=predictor.features,
+            image_embeddings=predictor.decoder_features(),
             image_pe=model.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,

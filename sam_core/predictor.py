@@ -110,8 +110,26 @@ class SamPredictor:
         """Forget the current image."""
         self.is_image_set = False
         self.features: torch.Tensor | None = None
+        self._decoder_copy: tuple[torch.Tensor, torch.Tensor] | None = None
         self.original_size: tuple[int, int] | None = None
         self.input_size: tuple[int, int] | None = None
+
+    def decoder_features(self) -> torch.Tensor:
+        """The current embedding in the memory layout the mask decoder reads fastest:
+        channels-last, each cell's C values adjacent (the decoder's token rows). Same shape
+        and values as ``features``, which keeps the official contiguous layout.
+
+        Made once per image rather than transposed on every click. ``features`` is not
+        modified in place (nor is it by the official predictor); a new tensor assigned to
+        it is noticed.
+        """
+        self._require_image()
+        cached = self._decoder_copy
+        if cached is None or cached[0] is not self.features:
+            with torch.inference_mode():
+                copy = self.features.contiguous(memory_format=torch.channels_last)
+            cached = self._decoder_copy = (self.features, copy)
+        return cached[1]
 
     # ------------------------------------------------------------- embedding
 
@@ -301,7 +319,7 @@ class SamPredictor:
         sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
         # The decoder's own order is [single, multimask 0, 1, 2].
         low_res_logits, iou_predictions = self.model.mask_decoder.predict_masks(
-            image_embeddings=self.features,
+            image_embeddings=self.decoder_features(),
             image_pe=self.model.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,

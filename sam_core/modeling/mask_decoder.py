@@ -106,7 +106,9 @@ class MaskDecoder(nn.Module):
         # the layout every step below works in.
         height, width = image_embeddings.shape[-2:]
         src = token_major(image_embeddings + dense_prompt_embeddings)
-        hs, src = self.transformer.forward_token_major(src, token_major(image_pe), tokens)
+        hs, src = self.transformer.forward_token_major(
+            src, token_major(image_pe), tokens, outputs=output_tokens.shape[1]
+        )
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : (1 + self.num_mask_tokens), :]
 
@@ -136,11 +138,13 @@ class MaskDecoder(nn.Module):
         features = _subpixel_linear(first, image_tokens)  # B x hw*4 x C/4
         features = F.layer_norm(features, features.shape[-1:], norm.weight, norm.bias, norm.eps)
         features = second_act(_subpixel_linear(second, first_act(features)))  # B x hw*16 x C/8
-        masks = features @ hyper_in.transpose(1, 2)  # B x hw*16 x M
-        # Row (i, j, a, b, c, d) is output pixel (4i + 2a + c, 4j + 2b + d).
-        masks = masks.view(-1, height, width, 2, 2, 2, 2, masks.shape[-1])
-        masks = masks.permute(0, 7, 1, 3, 5, 2, 4, 6)
-        return masks.reshape(masks.shape[0], -1, 4 * height, 4 * width)
+        masks = hyper_in @ features.transpose(1, 2)  # B x M x hw*16
+        # Column (i, j, a, b, c, d) is output pixel (4i + 2a + c, 4j + 2b + d): pixel
+        # shuffle places channel 8a + 4c + 2b + d of cell (i, j) there.
+        batch, count = masks.shape[:2]
+        masks = masks.view(batch, count, height, width, 2, 2, 2, 2)
+        masks = masks.permute(0, 1, 4, 6, 5, 7, 2, 3).reshape(batch, count * 16, height, width)
+        return F.pixel_shuffle(masks, 4)
 
 
 def _subpixel_linear(conv: nn.ConvTranspose2d, rows: torch.Tensor) -> torch.Tensor:

@@ -121,8 +121,16 @@ class PromptEncoder(nn.Module):
         return embedding
 
     def _embed_masks(self, masks: torch.Tensor) -> torch.Tensor:
-        """``Bx1x256x256`` mask logits -> ``B x embed_dim x 64 x 64``."""
-        return self.mask_downscaling(masks)
+        """``Bx1x256x256`` mask logits -> ``B x embed_dim x 64 x 64``.
+
+        The result is channels-last in memory, the layout the decoder reads (token rows):
+        the last (1x1) convolution keeps its input's layout, and that input is small.
+        """
+        *downscale, to_embedding = self.mask_downscaling
+        features = masks
+        for layer in downscale:
+            features = layer(features)
+        return to_embedding(features.contiguous(memory_format=torch.channels_last))
 
     def _get_batch_size(
         self,

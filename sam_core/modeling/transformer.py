@@ -74,9 +74,17 @@ class TwoWayTransformer(nn.Module):
         )
 
     def forward_token_major(
-        self, image_tokens: Tensor, image_pe: Tensor, point_embedding: Tensor
+        self,
+        image_tokens: Tensor,
+        image_pe: Tensor,
+        point_embedding: Tensor,
+        outputs: int | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """:meth:`forward` with the image already token-major: ``B x (h*w) x C`` (both)."""
+        """:meth:`forward` with the image already token-major: ``B x (h*w) x C`` (both).
+
+        ``outputs``: return only the first ``outputs`` tokens (the decoder reads only its
+        IoU and mask tokens); the others then skip the final attention.
+        """
         # Contiguous rows (a no-op when they already are): every add, norm and product
         # below then reads rows, not the columns of a transposed view.
         keys = image_tokens.contiguous()
@@ -87,7 +95,8 @@ class TwoWayTransformer(nn.Module):
                 queries=queries, keys=keys, query_pe=point_embedding, key_pe=image_pe
             )
 
-        q = queries + point_embedding
+        queries = queries[:, :outputs]
+        q = queries + point_embedding[:, :outputs]
         k = keys + image_pe
         queries = queries + self.final_attn_token_to_image.tokens_to_image(q=q, k=k, v=keys)
         queries = self.norm_final_attn(queries)

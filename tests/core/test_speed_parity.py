@@ -1,5 +1,6 @@
 """The fast paths give the official results: blockwise encoder attention, the low-res
-decoder path (all outputs from one call), the cached dense positional encoding.
+decoder path (all outputs from one call), the embedding kept in the decoder's layout,
+the cached dense positional encoding.
 
 Same random weights in ours and the official ``segment_anything`` 1.0 (see conftest).
 """
@@ -159,6 +160,24 @@ def test_predict_low_res_torch_batches(ours) -> None:
 def test_low_res_path_needs_an_image(tiny_model) -> None:
     with pytest.raises(ValueError, match="no image is set"):
         SamPredictor(tiny_model).predict_low_res(np.array([[1, 2]]), np.array([1]))
+
+
+def test_decoder_features_are_made_once_per_image_in_token_rows(tiny_model, image) -> None:
+    predictor = SamPredictor(tiny_model)
+    predictor.set_image(image)
+    features = predictor.get_image_embedding()
+    assert features.is_contiguous()  # the official layout, for code that views it
+    rows = predictor.decoder_features()
+    assert rows.is_contiguous(memory_format=torch.channels_last) and not rows.is_contiguous()
+    assert torch.equal(rows, features)
+    assert predictor.decoder_features() is rows  # once per image, not per click
+
+    # A tensor assigned to ``features`` (as tools do to restore a cached embedding) is used.
+    predictor.features = torch.randn(features.shape)
+    assert torch.equal(predictor.decoder_features(), predictor.features)
+    predictor.set_image(image[::-1].copy())
+    assert torch.equal(predictor.decoder_features(), predictor.get_image_embedding())
+    assert not torch.equal(predictor.decoder_features(), features)
 
 
 # -- dense positional encoding -------------------------------------------------------
