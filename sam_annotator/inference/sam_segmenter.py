@@ -20,6 +20,7 @@ the pixel centre), so 0.5 is subtracted from every coordinate here.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,13 @@ class SamEncoding:
 
 
 class SamSegmenter:
-    """SAM (any registry type) as a Segmenter."""
+    """SAM (any registry type) as a Segmenter.
+
+    The segmenter identifies its model's weights once, when built (hashing the weights
+    again on every click would cost ~1 ms): to use other weights, build another segmenter,
+    as the app does. An encoding made after the weights were changed in place carries a
+    different id and is refused.
+    """
 
     mask_input_supported = True
     score_name = "IoU"  # Candidate.score is SAM's predicted IoU
@@ -73,6 +80,7 @@ class SamSegmenter:
         self._encoder = SamPredictor(model)
         self._decoder = SamPredictor(model)
         self._decoder_encoding: SamEncoding | None = None
+        self._model_id = self._encoder.model_id
         self._encode_lock = threading.Lock()
         self._decode_lock = threading.Lock()
 
@@ -83,7 +91,7 @@ class SamSegmenter:
 
     @property
     def model_id(self) -> str:
-        return self._encoder.model_id
+        return self._model_id
 
     @property
     def device(self) -> torch.device:
@@ -180,25 +188,27 @@ def _predictor_prompts(prompts: PromptSet) -> dict[str, np.ndarray | None]:
 def _resample_logits(
     logits: np.ndarray, input_size: tuple[int, int], size: tuple[int, int]
 ) -> np.ndarray:
-    """256x256 low-res logits -> logits of the original image at `size`, one affine warp.
+    """256x256 low-res logits -> logits of the original image at `size`, one bilinear step.
 
     The low-res grid covers the padded square input; the image occupies its top-left
-    input_size/4 part. Output pixel centres are mapped onto that part (bilinear).
+    input_size/4 part (not a whole number of cells in general). Output pixel (i, j) samples
+    the grid at ``((j + 0.5) * sx - 0.5, (i + 0.5) * sy - 0.5)`` with ``sx = part width /
+    width``, bilinear, edges replicated: an affine warp, computed as ``cv2.resize`` with the
+    exact scale factors (several times faster than ``warpAffine``). The crop keeps one
+    cell beyond the image part, so the last samples interpolate real neighbours.
     """
     side = logits.shape[0]
     padded = 1024.0  # the square SAM input the low-res grid spans
     valid_h = input_size[0] * side / padded
     valid_w = input_size[1] * side / padded
     height, width = size
-    sx, sy = valid_w / width, valid_h / height
-    matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]], np.float64)
-    return cv2.warpAffine(
-        logits,
-        matrix,
-        (width, height),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REPLICATE,
+    crop = logits[: min(side, math.ceil(valid_h) + 1), : min(side, math.ceil(valid_w) + 1)]
+    # With dsize (0, 0), resize uses fx, fy exactly and makes round(crop * f) pixels: at
+    # least `size`, as the crop is at least the image part.
+    scaled = cv2.resize(
+        crop, (0, 0), fx=width / valid_w, fy=height / valid_h, interpolation=cv2.INTER_LINEAR
     )
+    return scaled[:height, :width]
 
 
 def load_sam_segmenter(

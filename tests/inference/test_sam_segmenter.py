@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -123,6 +124,34 @@ def test_one_step_resample_matches_the_official_two_step_upsampling(model, size)
     assert np.abs(ours - official[0, 0].numpy()).max() < 0.02  # of an amplitude of 2
 
 
+def affine_resample(logits: np.ndarray, input_size, size) -> np.ndarray:
+    """The display resample by its definition: one bilinear affine warp, edges replicated."""
+    valid_h, valid_w = input_size[0] / 4, input_size[1] / 4
+    sx, sy = valid_w / size[1], valid_h / size[0]
+    matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(logits, matrix, size[::-1], flags=flags, borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize(
+    ("input_size", "size"),
+    [
+        ((683, 1024), (1000, 1500)),  # enlarged, the image part not a whole number of cells
+        ((683, 1024), (100, 150)),  # reduced
+        ((1024, 683), (1500, 1000)),  # portrait
+        ((1024, 1024), (512, 512)),  # the whole grid, exactly twice
+        ((1024, 1024), (256, 256)),  # the grid itself
+        ((1024, 1022), (7, 5)),  # the part ends inside the last cell
+        ((16, 1024), (3, 700)),  # a strip a few cells high
+    ],
+)
+def test_display_resample_is_the_affine_warp(input_size, size) -> None:
+    field = np.random.default_rng(0).normal(size=(256, 256)).astype(np.float32)
+    ours = _resample_logits(field, input_size, size)
+    assert ours.shape == size and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, affine_resample(field, input_size, size), atol=1e-4)
+
+
 def test_no_object_no_candidates(segmenter, encoded) -> None:
     assert segmenter.decode(encoded, PromptSet()) == []
     assert segmenter.decode(encoded, PromptSet(points=((5.5, 5.5),), labels=(0,))) == []
@@ -191,3 +220,15 @@ def test_multimask_and_single_candidates_cost_one_decoder_call(model, photo, mon
     (single,) = segmenter.decode(encoded, prompts, multimask=False)
     expected = {c.index: c.score for c in [*multimask, single]}
     assert {c.index: c.score for c in both} == expected
+
+
+def test_weights_changed_in_place_are_not_paired_with_the_old_identity(photo) -> None:
+    torch.manual_seed(2)
+    model = build_sam_vit_tiny_test()
+    segmenter = SamSegmenter(model)
+    with torch.no_grad():
+        model.mask_decoder.iou_token.weight.add_(1.0)
+    encoded = segmenter.encode(photo)  # computed by the changed weights ...
+    assert encoded.model_id != segmenter.model_id  # ... and named after them
+    with pytest.raises(ValueError, match="encoded by"):
+        segmenter.decode(encoded, PromptSet(points=((1.5, 1.5),), labels=(1,)))
