@@ -1,7 +1,7 @@
 """Click-to-mask: the app's decode + display render against the official ``predict``.
 
     .venv/bin/python bench/click_speed.py [--repeats 30] [--display 1000x1500]
-        [--image ../shared/data/images/cars.jpg]
+        [--image ../shared/data/images/cars.jpg] [--default-allocator]
 
 The photo (1500x2250) is encoded once with ViT-B random weights (seed 0); the official
 predictor gets the very same embedding. Then, interleaved, after a warm-up, for two
@@ -22,6 +22,11 @@ it times
 - ``accept``: ``render`` of the chosen candidate at full resolution (the official
   post-processing), done once per object.
 
+The process runs with the app's memory settings
+(``sam_annotator.inference.allocator.keep_freed_memory()``, which ``sam-annotator`` sets
+at start), so freed click temporaries are reused rather than faulted in again; all
+variants share them. ``--default-allocator`` measures without.
+
 Prints min / median milliseconds and the ratio against the official.
 """
 
@@ -38,6 +43,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from sam_annotator.inference.allocator import keep_freed_memory  # noqa: E402
 from sam_annotator.inference.sam_segmenter import SamSegmenter  # noqa: E402
 from sam_annotator.inference.segmenter import PromptSet  # noqa: E402
 from sam_annotator.io.images import load_image  # noqa: E402
@@ -54,7 +60,12 @@ def main() -> int:
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--display", default="1000x1500", help="display mask size HxW")
+    parser.add_argument(
+        "--default-allocator", action="store_true", help="skip the app's memory settings"
+    )
     args = parser.parse_args()
+    if not args.default_allocator and not keep_freed_memory():
+        raise SystemExit("keep_freed_memory() did not apply here; use --default-allocator")
     display = tuple(int(v) for v in args.display.lower().split("x"))
 
     image = load_image(args.image)
@@ -131,6 +142,7 @@ def main() -> int:
     print(
         f"click-to-mask on {args.image.name} ({height}x{width}), ViT-B decoder, display "
         f"{display[0]}x{display[1]}, torch threads {torch.get_num_threads()}, "
+        f"{'default' if args.default_allocator else 'app'} memory settings, "
         f"{args.repeats} interleaved repeats after a warm-up"
     )
     with torch.inference_mode():
