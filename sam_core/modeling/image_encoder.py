@@ -16,6 +16,7 @@ from torch import nn
 
 from sam_core.modeling.blockwise_attention import attention_in_blocks
 from sam_core.modeling.common import LayerNorm2d, MLPBlock
+from sam_core.modeling.fused_ops import linear
 
 
 class ImageEncoderViT(nn.Module):
@@ -110,7 +111,9 @@ class ImageEncoderViT(nn.Module):
             tokens = tokens + self.pos_embed
         for block in self.blocks:
             tokens = block(tokens)
-        return self.neck(tokens.permute(0, 3, 1, 2))
+        # Contiguous, as the official returns it (the convolutions may keep the
+        # channels-last layout of the permuted tokens).
+        return self.neck(tokens.permute(0, 3, 1, 2)).contiguous()
 
 
 class Block(nn.Module):
@@ -163,7 +166,17 @@ class Block(nn.Module):
         x = self.norm1(x)
         x = self.attn.windowed(x, self.window_size) if self.window_size > 0 else self.attn(x)
         x = shortcut + x
-        return x + self.mlp(self.norm2(x))
+        return self._mlp_plus(self.norm2(x), residual=x)
+
+    def _mlp_plus(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """``residual + mlp(x)``; for inference on a CPU with the official (erf) GELU, the
+        GELU and the residual add run inside the two matrix products (:mod:`.fused_ops`),
+        saving two passes over the 4x wide hidden layer and one over the tokens."""
+        act = self.mlp.act
+        if isinstance(act, nn.GELU) and act.approximate == "none":
+            hidden = linear(x, self.mlp.lin1, gelu=True)
+            return linear(hidden, self.mlp.lin2, residual=residual)
+        return residual + self.mlp(x)
 
 
 class Attention(nn.Module):

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from sam_core import SamPredictor, build_sam_vit_tiny_test
-from sam_core.modeling import blockwise_attention, image_encoder
+from sam_core.modeling import blockwise_attention, fused_ops, image_encoder
 from sam_core.predictor import SINGLE_OUTPUT
 from tests.core.conftest import random_state_dict, synthetic_image
 from tests.core.test_parity import TOLERANCE, max_diff
@@ -94,6 +94,36 @@ def test_whole_encoder_with_small_blocks_matches_the_official(
     ours = SamPredictor(tiny_model)
     ours.set_image(image)
     assert max_diff(ours.get_image_embedding(), official.get_image_embedding()) <= TOLERANCE
+
+
+def test_vit_mlp_runs_fused_and_the_plain_path_agrees(
+    monkeypatch, tiny_model, official_tiny_model, official_sa
+) -> None:
+    """The ViT blocks' MLP (GELU and residual inside the matrix products) is what the
+    parity tests measure where oneDNN has the kernels; without them (autograd, another
+    device, the switch off) the plain ops give the official embedding too."""
+    calls = []
+    fused_linear = image_encoder.linear
+
+    def counting(x, layer, gelu=False, residual=None):
+        calls.append(fused_ops._fused(x))
+        return fused_linear(x, layer, gelu=gelu, residual=residual)
+
+    monkeypatch.setattr(image_encoder, "linear", counting)
+    predictor = SamPredictor(tiny_model)
+    image = synthetic_image(120, 200, seed=9)
+    official = official_sa.SamPredictor(official_tiny_model)
+    predictor.set_image(image)
+    official.set_image(image)
+    assert len(calls) == 2 * len(tiny_model.image_encoder.blocks)
+    assert all(calls) == fused_ops._HAS_FUSED_KERNELS
+    fused = predictor.get_image_embedding()
+    assert max_diff(fused, official.get_image_embedding()) <= TOLERANCE
+
+    monkeypatch.setattr(fused_ops, "FUSED_CPU_KERNELS", False)
+    predictor.set_image(image)
+    assert max_diff(predictor.get_image_embedding(), official.get_image_embedding()) <= TOLERANCE
+    assert not any(calls[2 * len(tiny_model.image_encoder.blocks) :])
 
 
 # -- low-res decoder path ------------------------------------------------------------
