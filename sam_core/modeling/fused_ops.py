@@ -43,12 +43,24 @@ def linear(
     residual: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``layer(x)``, then GELU if ``gelu``, then ``+ residual`` if given (not both)."""
+    return linear_weights(x, layer.weight, layer.bias, gelu=gelu, residual=residual)
+
+
+def linear_weights(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    gelu: bool = False,
+    residual: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``F.linear(x, weight, bias)`` (weight ``out x in``), then GELU if ``gelu``, then
+    ``+ residual`` if given (not both)."""
     if _fused(x):
         if residual is not None:
-            return _MKLDNN._linear_pointwise.binary(x, residual, layer.weight, layer.bias, "add")
+            return _MKLDNN._linear_pointwise.binary(x, residual, weight, bias, "add")
         attr, algorithm = ("gelu", "none") if gelu else ("none", "")
-        return _MKLDNN._linear_pointwise(x, layer.weight, layer.bias, attr, [], algorithm)
-    y = F.linear(x, layer.weight, layer.bias)
+        return _MKLDNN._linear_pointwise(x, weight, bias, attr, [], algorithm)
+    y = F.linear(x, weight, bias)
     if gelu:
         y = F.gelu(y)
     return y if residual is None else y + residual

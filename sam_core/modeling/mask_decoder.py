@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sam_core.modeling.common import LayerNorm2d, token_major
+from sam_core.modeling.fused_ops import linear_weights
 
 
 class MaskDecoder(nn.Module):
@@ -137,7 +138,11 @@ class MaskDecoder(nn.Module):
         first, norm, first_act, second, second_act = self.output_upscaling
         features = _subpixel_linear(first, image_tokens)  # B x hw*4 x C/4
         features = F.layer_norm(features, features.shape[-1:], norm.weight, norm.bias, norm.eps)
-        features = second_act(_subpixel_linear(second, first_act(features)))  # B x hw*16 x C/8
+        features = first_act(features)
+        if _is_erf_gelu(second_act):  # the GELU inside the product (see fused_ops)
+            features = _subpixel_linear(second, features, gelu=True)  # B x hw*16 x C/8
+        else:
+            features = second_act(_subpixel_linear(second, features))
         masks = hyper_in @ features.transpose(1, 2)  # B x M x hw*16
         # Column (i, j, a, b, c, d) is output pixel (4i + 2a + c, 4j + 2b + d): pixel
         # shuffle places channel 8a + 4c + 2b + d of cell (i, j) there.
@@ -147,14 +152,21 @@ class MaskDecoder(nn.Module):
         return F.pixel_shuffle(masks, 4)
 
 
-def _subpixel_linear(conv: nn.ConvTranspose2d, rows: torch.Tensor) -> torch.Tensor:
+def _subpixel_linear(
+    conv: nn.ConvTranspose2d, rows: torch.Tensor, gelu: bool = False
+) -> torch.Tensor:
     """A 2x2 stride-2 transposed convolution on ``B x P x C_in`` pixel rows ->
-    ``B x 4P x C_out``: each pixel's row becomes the rows of its 2x2 output block
-    (row-major: top-left, top-right, bottom-left, bottom-right)."""
+    ``B x 4P x C_out`` (then GELU if ``gelu``): each pixel's row becomes the rows of its
+    2x2 output block (row-major: top-left, top-right, bottom-left, bottom-right)."""
     in_channels, out_channels, kernel_h, kernel_w = conv.weight.shape
-    weight = conv.weight.permute(0, 2, 3, 1).reshape(in_channels, -1)  # C_in x (2x2 x C_out)
-    out = torch.addmm(conv.bias.repeat(kernel_h * kernel_w), rows.reshape(-1, in_channels), weight)
+    weight = conv.weight.permute(2, 3, 1, 0).reshape(-1, in_channels)  # (2x2 x C_out) x C_in
+    bias = None if conv.bias is None else conv.bias.repeat(kernel_h * kernel_w)
+    out = linear_weights(rows.reshape(-1, in_channels), weight, bias, gelu=gelu)
     return out.view(rows.shape[0], -1, out_channels)
+
+
+def _is_erf_gelu(activation: nn.Module) -> bool:
+    return isinstance(activation, nn.GELU) and activation.approximate == "none"
 
 
 class MLP(nn.Module):
