@@ -145,3 +145,33 @@ def test_upscaled_masks_follow_the_official_pixel_order(decoders):
     changed = (masks[0] - blank[0]).abs().amax(0) > 1e-6
     rows, cols = torch.nonzero(changed, as_tuple=True)
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (20, 23, 36, 39)
+
+
+def test_a_decoder_with_another_activation_matches_the_official(official_sa):
+    """The fused GELU is used only for the official GELU; another activation runs as is."""
+    modeling = official_sa.modeling
+    official = modeling.MaskDecoder(
+        transformer_dim=256,
+        transformer=modeling.TwoWayTransformer(
+            depth=2, embedding_dim=256, mlp_dim=512, num_heads=8
+        ),
+        activation=torch.nn.ReLU,
+    ).eval()
+    ours = MaskDecoder(
+        transformer_dim=256,
+        transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=512, num_heads=8),
+        activation=torch.nn.ReLU,
+    ).eval()
+    state = random_state_dict(official.state_dict(), seed=6)
+    official.load_state_dict(state)
+    ours.load_state_dict(state)
+    generator = torch.Generator().manual_seed(6)
+    image = torch.randn(1, 256, 64, 64, generator=generator)
+    image_pe = torch.randn(1, 256, 64, 64, generator=generator)
+    sparse = torch.randn(2, 3, 256, generator=generator)
+    dense = torch.randn(2, 256, 64, 64, generator=generator)
+    with torch.inference_mode():
+        masks, iou = ours.predict_masks(image, image_pe, sparse, dense)
+        expected_masks, expected_iou = official.predict_masks(image, image_pe, sparse, dense)
+    assert_close(masks, expected_masks)
+    assert_close(iou, expected_iou)
