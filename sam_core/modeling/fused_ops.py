@@ -25,6 +25,12 @@ _HAS_FUSED_KERNELS = (
 )
 
 
+def is_erf_gelu(activation: nn.Module) -> bool:
+    """Whether ``activation`` is the GELU these kernels fuse (the exact, erf form), so that
+    ``gelu=True`` may stand in for it."""
+    return isinstance(activation, nn.GELU) and activation.approximate == "none"
+
+
 def _fused(x: torch.Tensor) -> bool:
     """Whether this call may use the fused kernels: float32 CPU inference, no autograd."""
     return (

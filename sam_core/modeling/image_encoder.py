@@ -16,7 +16,7 @@ from torch import nn
 
 from sam_core.modeling.blockwise_attention import attention_in_blocks
 from sam_core.modeling.common import LayerNorm2d, MLPBlock
-from sam_core.modeling.fused_ops import linear
+from sam_core.modeling.fused_ops import is_erf_gelu, linear
 
 
 class ImageEncoderViT(nn.Module):
@@ -172,8 +172,7 @@ class Block(nn.Module):
         """``residual + mlp(x)``; for inference on a CPU with the official (erf) GELU, the
         GELU and the residual add run inside the two matrix products (:mod:`.fused_ops`),
         saving two passes over the 4x wide hidden layer and one over the tokens."""
-        act = self.mlp.act
-        if isinstance(act, nn.GELU) and act.approximate == "none":
+        if is_erf_gelu(self.mlp.act):
             hidden = linear(x, self.mlp.lin1, gelu=True)
             return linear(hidden, self.mlp.lin2, residual=residual)
         return residual + self.mlp(x)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sam_core.modeling.common import LayerNorm2d, token_major
-from sam_core.modeling.fused_ops import linear_weights
+from sam_core.modeling.fused_ops import is_erf_gelu, linear_weights
 
 
 class MaskDecoder(nn.Module):
@@ -139,7 +139,7 @@ class MaskDecoder(nn.Module):
         features = _subpixel_linear(first, image_tokens)  # B x hw*4 x C/4
         features = F.layer_norm(features, features.shape[-1:], norm.weight, norm.bias, norm.eps)
         features = first_act(features)
-        if _is_erf_gelu(second_act):  # the GELU inside the product (see fused_ops)
+        if is_erf_gelu(second_act):  # the GELU inside the product (see fused_ops)
             features = _subpixel_linear(second, features, gelu=True)  # B x hw*16 x C/8
         else:
             features = second_act(_subpixel_linear(second, features))
@@ -163,10 +163,6 @@ def _subpixel_linear(
     bias = None if conv.bias is None else conv.bias.repeat(kernel_h * kernel_w)
     out = linear_weights(rows.reshape(-1, in_channels), weight, bias, gelu=gelu)
     return out.view(rows.shape[0], -1, out_channels)
-
-
-def _is_erf_gelu(activation: nn.Module) -> bool:
-    return isinstance(activation, nn.GELU) and activation.approximate == "none"
 
 
 class MLP(nn.Module):

@@ -7,6 +7,8 @@ Same random weights in ours and the official ``segment_anything`` 1.0 (see conft
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -124,6 +126,28 @@ def test_vit_mlp_runs_fused_and_the_plain_path_agrees(
     predictor.set_image(image)
     assert max_diff(predictor.get_image_embedding(), official.get_image_embedding()) <= TOLERANCE
     assert not any(calls[2 * len(tiny_model.image_encoder.blocks) :])
+
+
+@pytest.mark.parametrize(
+    "activation",
+    [torch.nn.GELU, functools.partial(torch.nn.GELU, approximate="tanh"), torch.nn.ReLU],
+    ids=["gelu", "gelu-tanh", "relu"],
+)
+def test_vit_block_with_any_activation_matches_the_official(official_sa, activation) -> None:
+    """Only the exact (erf) GELU is replaced by the fused kernel's; a block built with
+    another activation runs that activation."""
+    official = official_sa.modeling.image_encoder.Block(
+        64, 4, act_layer=activation, use_rel_pos=True, input_size=(8, 8)
+    ).eval()
+    ours = image_encoder.Block(
+        64, 4, act_layer=activation, use_rel_pos=True, input_size=(8, 8)
+    ).eval()
+    state = random_state_dict(official.state_dict(), seed=11)
+    official.load_state_dict(state)
+    ours.load_state_dict(state)
+    tokens = torch.randn(2, 8, 8, 64, generator=torch.Generator().manual_seed(11))
+    with torch.inference_mode():
+        assert max_diff(ours(tokens), official(tokens)) <= TOLERANCE
 
 
 # -- low-res decoder path ------------------------------------------------------------
