@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sam_core.modeling.mask_decoder import MaskDecoder
-from sam_core.modeling.transformer import Attention, TwoWayTransformer
+import sam_core.modeling
+from sam_core.modeling.transformer import Attention
 from tests.core.conftest import random_state_dict
 
 TOLERANCE = 1e-5  # relative to the largest value compared
@@ -84,24 +84,28 @@ def test_training_runs_the_official_order(attentions):
         assert torch.allclose(ours_param.grad, official_param.grad, rtol=1e-5, atol=1e-6)
 
 
-@pytest.fixture(scope="module")
-def decoders(official_sa):
-    """(ours, official) SAM mask decoders with one set of random weights."""
-    modeling = official_sa.modeling
-    official = modeling.MaskDecoder(
-        transformer_dim=256,
-        transformer=modeling.TwoWayTransformer(
-            depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8
-        ),
-    ).eval()
-    ours = MaskDecoder(
-        transformer_dim=256,
-        transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8),
-    ).eval()
-    state = random_state_dict(official.state_dict(), seed=5)
+def decoder_pair(official_sa, seed: int, mlp_dim: int = 2048, activation=torch.nn.GELU):
+    """(ours, official) mask decoders (SAM's sizes) with one set of random weights."""
+
+    def build(modeling):
+        transformer = modeling.TwoWayTransformer(
+            depth=2, embedding_dim=256, mlp_dim=mlp_dim, num_heads=8
+        )
+        return modeling.MaskDecoder(
+            transformer_dim=256, transformer=transformer, activation=activation
+        ).eval()
+
+    official = build(official_sa.modeling)
+    ours = build(sam_core.modeling)
+    state = random_state_dict(official.state_dict(), seed=seed)
     official.load_state_dict(state)
     ours.load_state_dict(state)
     return ours, official
+
+
+@pytest.fixture(scope="module")
+def decoders(official_sa):
+    return decoder_pair(official_sa, seed=5)
 
 
 @pytest.mark.parametrize("prompt_tokens", [2, 9, 20])
@@ -149,22 +153,7 @@ def test_upscaled_masks_follow_the_official_pixel_order(decoders):
 
 def test_a_decoder_with_another_activation_matches_the_official(official_sa):
     """The fused GELU is used only for the official GELU; another activation runs as is."""
-    modeling = official_sa.modeling
-    official = modeling.MaskDecoder(
-        transformer_dim=256,
-        transformer=modeling.TwoWayTransformer(
-            depth=2, embedding_dim=256, mlp_dim=512, num_heads=8
-        ),
-        activation=torch.nn.ReLU,
-    ).eval()
-    ours = MaskDecoder(
-        transformer_dim=256,
-        transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=512, num_heads=8),
-        activation=torch.nn.ReLU,
-    ).eval()
-    state = random_state_dict(official.state_dict(), seed=6)
-    official.load_state_dict(state)
-    ours.load_state_dict(state)
+    ours, official = decoder_pair(official_sa, seed=6, mlp_dim=512, activation=torch.nn.ReLU)
     generator = torch.Generator().manual_seed(6)
     image = torch.randn(1, 256, 64, 64, generator=generator)
     image_pe = torch.randn(1, 256, 64, 64, generator=generator)
