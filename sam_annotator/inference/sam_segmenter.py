@@ -152,7 +152,8 @@ class SamSegmenter:
         logits = np.asarray(candidate.low_res_logits, dtype=np.float32)
         if (height, width) == encoded.original_size:
             return self._render_official(encoded, logits)
-        return _resample_logits(logits, encoded.embedding.input_size, (height, width)) > 0
+        resampled = _resample_logits(logits, encoded.embedding.input_size, (height, width))
+        return resampled > self.model.mask_threshold
 
     def _render_official(self, encoded: SamEncoding, logits: np.ndarray) -> np.ndarray:
         embedding = encoded.embedding

@@ -113,6 +113,22 @@ def test_full_size_render_is_the_official_mask(segmenter, encoded, predictor) ->
         assert small.dtype == bool and small.shape == (267, 400)
 
 
+def test_display_and_full_size_render_use_the_models_threshold(
+    segmenter, encoded, model, monkeypatch
+) -> None:
+    """What the user sees is what accept stores, whatever the model's mask threshold."""
+    (candidate, *_) = segmenter.decode(encoded, PromptSet(points=((400.5, 260.5),), labels=(1,)))
+    at_zero = segmenter.render(encoded, candidate, (267, 400))
+    threshold = float(np.quantile(candidate.low_res_logits, 0.75))  # logits of a random model
+    monkeypatch.setattr(model, "mask_threshold", threshold)
+    full = segmenter.render(encoded, candidate)
+    small = segmenter.render(encoded, candidate, (267, 400))
+    # The display follows the full-size mask at this threshold, not the one at zero (the
+    # random model's logits are noise, so the two sizes agree only roughly: ~94 % vs ~65 %).
+    agreement = np.mean(small == full[::2, ::2])
+    assert agreement > np.mean(at_zero == full[::2, ::2]) + 0.2
+
+
 @pytest.mark.parametrize("size", [(534, 800), (267, 400), (100, 150)])
 def test_one_step_resample_matches_the_official_two_step_upsampling(model, size) -> None:
     # A smooth logit field (real SAM logits are smooth; random-model ones are noise).
