@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/amg_speed.py [--model vit_tiny_test|vit_b] [--points 16] [--repeat 2]
 
-Loads identical random weights into both, runs them interleaved on a shared photo
+Loads identical random weights into both, runs them interleaved on a real photo
 (dog.jpg, 800x534) after a warm-up, and prints seconds per image, prompts per second
 and the ratio. Thresholds are the official defaults except pred_iou_thresh, lowered so
 that random weights keep masks (the official upsamples every output; we upsample only
@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 from sam_core import SamAutomaticMaskGenerator, sam_model_registry  # noqa: E402
 from tests.core.conftest import build_official_sam, random_state_dict  # noqa: E402
 
-PHOTO = REPO.parent / "shared" / "data" / "images" / "dog.jpg"
+PHOTO = REPO / "tests" / "data" / "images" / "dog.jpg"
 
 
 def main() -> int:

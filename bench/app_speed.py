@@ -1,7 +1,7 @@
 """App-level figures: start-up, and revisiting an image from the disk embedding cache.
 
     .venv/bin/python bench/app_speed.py [--model vit_b] [--repeats 5]
-        [--image ../shared/data/images/cars.jpg]
+        [--image tests/data/images/cars.jpg]
 
 - ``--help``: wall time of ``sam-annotator --help`` in a fresh process (min / median);
 - window: from process start to the main window shown and its first events processed
@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-DEFAULT_IMAGE = REPO.parent / "shared" / "data" / "images" / "cars.jpg"
+DEFAULT_IMAGE = REPO / "tests" / "data" / "images" / "cars.jpg"
 CLI = str(Path(sys.executable).with_name("sam-annotator"))
 
 WINDOW_SCRIPT = """

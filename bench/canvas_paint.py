@@ -29,7 +29,7 @@ from sam_annotator.qt.canvas.overlay import mask_overlay_rgba, qimage_from_array
 from sam_annotator.qt.canvas.scene import AnnotationView, CanvasScene  # noqa: E402
 from sam_annotator.qt.canvas.view import CanvasView  # noqa: E402
 
-PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "cars.jpg"
+PHOTO = Path(__file__).resolve().parents[1] / "tests" / "data" / "images" / "cars.jpg"
 
 
 def frame_ms(view: CanvasView, repeat: int, move=None) -> list[float]:

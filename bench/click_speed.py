@@ -1,7 +1,7 @@
 """Click-to-mask: the app's decode + display render against the official ``predict``.
 
     .venv/bin/python bench/click_speed.py [--repeats 30] [--display 1000x1500]
-        [--image ../shared/data/images/cars.jpg] [--default-allocator]
+        [--image tests/data/images/cars.jpg] [--default-allocator]
 
 The photo (1500x2250) is encoded once with ViT-B random weights (seed 0); the official
 predictor gets the very same embedding. Then, interleaved, after a warm-up, for two
@@ -52,7 +52,7 @@ from sam_core import sam_model_registry  # noqa: E402
 from tests.core.conftest import build_official_sam, random_state_dict  # noqa: E402
 from tests.oracle import official_segment_anything  # noqa: E402
 
-DEFAULT_IMAGE = REPO.parent / "shared" / "data" / "images" / "cars.jpg"
+DEFAULT_IMAGE = REPO / "tests" / "data" / "images" / "cars.jpg"
 
 
 def main() -> int:

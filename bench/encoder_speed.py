@@ -1,7 +1,7 @@
 """Image encoder: our ``set_image`` against the official one, same weights, same run.
 
     .venv/bin/python bench/encoder_speed.py [--model vit_b] [--repeats 3] [--runs 2]
-        [--image ../shared/data/images/cars.jpg] [--variants official,ours,ours+alloc]
+        [--image tests/data/images/cars.jpg] [--variants official,ours,ours+alloc]
 
 Every measurement runs in a fresh process (so peak memory is its own), interleaved over
 the variants, each with identical random weights (seed 0; the official ``Sam`` built
@@ -37,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-DEFAULT_IMAGE = REPO.parent / "shared" / "data" / "images" / "cars.jpg"
+DEFAULT_IMAGE = REPO / "tests" / "data" / "images" / "cars.jpg"
 VARIANTS = ("official", "ours", "ours+alloc", "official+alloc")
 
 

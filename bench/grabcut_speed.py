@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO_ROOT))  # this checkout's package, not another insta
 from sam_annotator.inference.grabcut import GrabCutSegmenter  # noqa: E402
 from sam_annotator.inference.segmenter import PromptSet  # noqa: E402
 
-DEFAULT_IMAGE = REPO_ROOT.parent / "shared" / "data" / "images" / "cars.jpg"
+DEFAULT_IMAGE = REPO_ROOT / "tests" / "data" / "images" / "cars.jpg"
 CAR_BOX = (250, 500, 1390, 1090)  # the red car on the left, XYXY original pixels
 TREES = (400, 620)  # dark trees inside that box, behind the car
 PINK_CAR = (1950, 650)  # the pink car's bonnet

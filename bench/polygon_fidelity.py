@@ -1,6 +1,6 @@
 """Polygon fidelity of mask_to_polygons on real COCO masks, and its cost.
 
-For every annotation of the shared COCO files: rasterise it with pycocotools (the
+For every annotation of the real COCO files (tests/data): rasterise it with pycocotools (the
 "original mask"), convert with mask_to_polygons, rasterise the result with pycocotools
 again, and compare: IoU, parts (8-connected) and holes kept, vertex counts.
 
@@ -139,7 +139,7 @@ def summarize(name: str, tolerance: float, results: list[Measurement]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_data = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    default_data = Path(__file__).resolve().parent.parent / "tests" / "data"
     parser.add_argument("data", nargs="?", type=Path, default=default_data)
     parser.add_argument(
         "--tolerances", nargs="+", type=float, default=[0.0, 0.25, DEFAULT_TOLERANCE, 1.0]

@@ -14,15 +14,13 @@ import pytest
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+TEST_DATA = REPO_ROOT / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The shared test photos and COCO files beside the repository; skip where absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not present beside the repository")
-    return SHARED_DATA
+def real_data() -> Path:
+    """Real photos and COCO files carried by the repository (tests/data, see its SOURCES.md)."""
+    return TEST_DATA
 
 
 @pytest.fixture

@@ -142,9 +142,9 @@ def synthetic_image(height: int, width: int, seed: int = 1) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def photo(shared_data: Path, name: str, height: int, width: int) -> np.ndarray:
-    """A shared photo, EXIF-applied, RGB, centre-cropped to exactly ``height x width``."""
-    with Image.open(shared_data / "images" / name) as opened:
+def photo(real_data: Path, name: str, height: int, width: int) -> np.ndarray:
+    """A real photo, EXIF-applied, RGB, centre-cropped to exactly ``height x width``."""
+    with Image.open(real_data / "images" / name) as opened:
         image = ImageOps.exif_transpose(opened).convert("RGB")
     array = np.asarray(image)
     if array.shape[0] < height or array.shape[1] < width:

@@ -68,10 +68,10 @@ def their_vit_t(vit_t_state_dict):
 
 
 @pytest.fixture(scope="module", params=sorted(PHOTOS))
-def predictors(request, shared_data, our_vit_t, their_vit_t):
+def predictors(request, real_data, our_vit_t, their_vit_t):
     """(ours, reference, image) with the image set in both predictors."""
     name, height, width = PHOTOS[request.param]
-    image = photo(shared_data, name, height, width)
+    image = photo(real_data, name, height, width)
     ours = SamPredictor(our_vit_t)
     theirs = official_mobile_sam().SamPredictor(their_vit_t)
     ours.set_image(image)

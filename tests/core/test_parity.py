@@ -30,7 +30,7 @@ def predictors(request, tiny_model, official_tiny_model, official_sa):
         image = synthetic_image(333, 501)
     else:
         name, height, width = PHOTOS[request.param]
-        image = photo(request.getfixturevalue("shared_data"), name, height, width)
+        image = photo(request.getfixturevalue("real_data"), name, height, width)
     ours = SamPredictor(tiny_model)
     theirs = official_sa.SamPredictor(official_tiny_model)
     ours.set_image(image)

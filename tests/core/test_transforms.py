@@ -34,8 +34,8 @@ def test_apply_image_matches_official(official_transform, height, width):
     assert np.array_equal(result, expected)
 
 
-def test_apply_image_matches_official_on_a_photo(official_transform, shared_data):
-    image = photo(shared_data, "cars.jpg", 1499, 2249)
+def test_apply_image_matches_official_on_a_photo(official_transform, real_data):
+    image = photo(real_data, "cars.jpg", 1499, 2249)
     result = ResizeLongestSide(1024).apply_image(image)
     assert result.shape == (683, 1024, 3)
     assert np.array_equal(result, official_transform.apply_image(image))

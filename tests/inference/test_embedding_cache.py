@@ -198,9 +198,9 @@ def segmenter() -> SamSegmenter:
 
 
 @pytest.fixture
-def photo(tmp_path, shared_data):
+def photo(tmp_path, real_data):
     path = tmp_path / "dog.jpg"
-    with Image.open(shared_data / "images" / "dog.jpg") as image:
+    with Image.open(real_data / "images" / "dog.jpg") as image:
         image.convert("RGB").resize((320, 240)).save(path)
     return path
 

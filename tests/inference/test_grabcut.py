@@ -38,13 +38,13 @@ def segmenter() -> GrabCutSegmenter:
 
 
 @pytest.fixture(scope="module")
-def dog(shared_data: Path, segmenter: GrabCutSegmenter) -> GrabCutEncoding:
-    return segmenter.encode(load_rgb(shared_data / "images" / "dog.jpg"))
+def dog(real_data: Path, segmenter: GrabCutSegmenter) -> GrabCutEncoding:
+    return segmenter.encode(load_rgb(real_data / "images" / "dog.jpg"))
 
 
 @pytest.fixture(scope="module")
-def truck(shared_data: Path, segmenter: GrabCutSegmenter) -> GrabCutEncoding:
-    return segmenter.encode(load_rgb(shared_data / "images" / "truck.jpg"))
+def truck(real_data: Path, segmenter: GrabCutSegmenter) -> GrabCutEncoding:
+    return segmenter.encode(load_rgb(real_data / "images" / "truck.jpg"))
 
 
 def box_mask(size: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
@@ -173,11 +173,11 @@ CAR_BOX = (250, 500, 1390, 1090)  # the dark red car on the left of cars.jpg (22
 
 
 def test_a_collapsed_grabcut_scores_low_and_is_retried_with_other_seeds(
-    segmenter: GrabCutSegmenter, shared_data: Path, monkeypatch
+    segmenter: GrabCutSegmenter, real_data: Path, monkeypatch
 ) -> None:
     # GrabCut's k-means start decides its answer: on this dark car, seeds 4 and 5 keep
     # only a sliver of chrome. The score must say so, and a retry must find the car.
-    enc = segmenter.encode(load_rgb(shared_data / "images" / "cars.jpg"))
+    enc = segmenter.encode(load_rgb(real_data / "images" / "cars.jpg"))
     inside = box_mask(enc.original_size, CAR_BOX)
 
     def best() -> tuple[float, float]:
@@ -272,9 +272,9 @@ COCO_OBJECTS = [167614, 436111, 185837, 197843, 588082]
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 def test_box_prompt_iou_against_coco_ground_truth(
-    segmenter: GrabCutSegmenter, shared_data: Path
+    segmenter: GrabCutSegmenter, real_data: Path
 ) -> None:
-    root = shared_data / "coco"
+    root = real_data / "coco"
     data = json.loads((root / "instances_val2017_subset.json").read_text())
     images = {image["id"]: image for image in data["images"]}
     annotations = {a["id"]: a for a in data["annotations"]}

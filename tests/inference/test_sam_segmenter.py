@@ -38,8 +38,8 @@ def segmenter(model) -> SamSegmenter:
 
 
 @pytest.fixture(scope="module")
-def photo(shared_data) -> np.ndarray:
-    with Image.open(shared_data / "images" / "dog.jpg") as image:
+def photo(real_data) -> np.ndarray:
+    with Image.open(real_data / "images" / "dog.jpg") as image:
         return np.asarray(image.convert("RGB"))
 
 

@@ -46,17 +46,17 @@ def document_mask(document, annotation):
 
 
 @pytest.fixture
-def coco_doc(shared_data):
-    return read_coco(shared_data / COCO_FILE, shared_data / "coco" / "images")
+def coco_doc(real_data):
+    return read_coco(real_data / COCO_FILE, real_data / "coco" / "images")
 
 
 @pytest.fixture
-def labelme_doc(shared_data):
-    return read_coco(shared_data / LABELME_FILE, shared_data / "coco_labelme")
+def labelme_doc(real_data):
+    return read_coco(real_data / LABELME_FILE, real_data / "coco_labelme")
 
 
-def test_reads_the_real_coco_subset(shared_data, coco_doc):
-    source = json.loads((shared_data / COCO_FILE).read_text())
+def test_reads_the_real_coco_subset(real_data, coco_doc):
+    source = json.loads((real_data / COCO_FILE).read_text())
     assert len(coco_doc.images()) == 6 and len(coco_doc.categories()) == 80
     assert len(coco_doc.annotations()) == 36
     assert coco_doc.annotations(89) == ()  # the image without annotations is kept
@@ -69,15 +69,15 @@ def test_reads_the_real_coco_subset(shared_data, coco_doc):
     assert not crowd.segmentation.is_compressed
     # area is the decoded pixel count (791), not the file's 890: see SOURCES.md
     assert crowd.area == 791
-    reference = load_pycoco(shared_data / COCO_FILE)
+    reference = load_pycoco(real_data / COCO_FILE)
     for annotation in coco_doc.annotations():
         expected = reference.annToMask(reference.anns[annotation.id]).astype(bool)
         np.testing.assert_array_equal(document_mask(coco_doc, annotation), expected)
         assert annotation.area == expected.sum()
 
 
-def test_reads_labelme_output(labelme_doc, shared_data):
-    result = read_coco_with_report(shared_data / LABELME_FILE, shared_data / "coco_labelme")
+def test_reads_labelme_output(labelme_doc, real_data):
+    result = read_coco_with_report(real_data / LABELME_FILE, real_data / "coco_labelme")
     assert result.skipped == ()
     assert result.new_image_ids == {0: 3} and result.new_annotation_ids == {0: 12}
     assert all(i.id >= 1 for i in labelme_doc.images())
@@ -92,9 +92,9 @@ def test_reads_labelme_output(labelme_doc, shared_data):
 @pytest.mark.parametrize(
     ("name", "root"), [(COCO_FILE, "coco/images"), (LABELME_FILE, "coco_labelme")]
 )
-def test_import_export_round_trip_is_lossless(shared_data, tmp_path, name, root):
-    source = json.loads((shared_data / name).read_text())
-    result = read_coco_with_report(shared_data / name, shared_data / root, strict=True)
+def test_import_export_round_trip_is_lossless(real_data, tmp_path, name, root):
+    source = json.loads((real_data / name).read_text())
+    result = read_coco_with_report(real_data / name, real_data / root, strict=True)
     document = result.document
     out = tmp_path / "out.json"
     write_coco(document, out)
@@ -111,7 +111,7 @@ def test_import_export_round_trip_is_lossless(shared_data, tmp_path, name, root)
     # unknown image fields survive
     assert {k for i in written["images"] for k in i} >= {k for i in source["images"] for k in i}
     # every mask survives, checked by pycocotools on both files
-    before, after = load_pycoco(shared_data / name), load_pycoco(out)
+    before, after = load_pycoco(real_data / name), load_pycoco(out)
     renumbered = result.new_annotation_ids or {}
     assert len(written["annotations"]) == len(source["annotations"])
     for old_id in (a["id"] for a in source["annotations"]):
@@ -121,7 +121,7 @@ def test_import_export_round_trip_is_lossless(shared_data, tmp_path, name, root)
         assert iou(original, again) >= 0.98
         assert after.anns[new_id]["area"] == again.sum()
     # and reading our own file again gives the same document
-    again = read_coco(out, shared_data / root)
+    again = read_coco(out, real_data / root)
     assert again.snapshot().annotations == document.snapshot().annotations
     assert again.snapshot().categories == document.snapshot().categories
 

@@ -20,8 +20,8 @@ SHARED_SIZES = {  # displayed (width, height), from SOURCES.md
 
 
 @pytest.mark.parametrize("name", sorted(SHARED_SIZES))
-def test_shared_photos_load_as_displayed(shared_data, name):
-    path = shared_data / "images" / name
+def test_real_photos_load_as_displayed(real_data, name):
+    path = real_data / "images" / name
     array = load_image(path)
     width, height = SHARED_SIZES[name]
     assert array.shape == (height, width, 3) and array.dtype == np.uint8
@@ -29,8 +29,8 @@ def test_shared_photos_load_as_displayed(shared_data, name):
     assert image_size(path) == (width, height)
 
 
-def test_exif_orientation_6_is_rotated_clockwise(shared_data):
-    path = shared_data / "images" / "leaf_flies_exif6.jpeg"
+def test_exif_orientation_6_is_rotated_clockwise(real_data):
+    path = real_data / "images" / "leaf_flies_exif6.jpeg"
     with Image.open(path) as raw:
         assert raw.size == (3888, 2592)
         stored = np.asarray(raw.convert("RGB").reduce(8))
@@ -119,8 +119,8 @@ def test_missing_folder_and_non_image(tmp_path):
 
 
 @pytest.mark.parametrize("fraction", [0.3, 0.7, 0.98])
-def test_truncated_jpeg_is_an_error_not_a_grey_half(shared_data, tmp_path, fraction):
-    data = (shared_data / "images" / "dog.jpg").read_bytes()
+def test_truncated_jpeg_is_an_error_not_a_grey_half(real_data, tmp_path, fraction):
+    data = (real_data / "images" / "dog.jpg").read_bytes()
     path = tmp_path / "cut.jpg"
     path.write_bytes(data[: int(len(data) * fraction)])
     with pytest.raises(ImageLoadError, match="truncated or corrupt"):

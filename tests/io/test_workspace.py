@@ -14,11 +14,11 @@ from sam_annotator.io.workspace import open_workspace, project_path_for
 
 
 @pytest.fixture
-def folder(tmp_path, shared_data):
+def folder(tmp_path, real_data):
     images = tmp_path / "images"
     (images / "sub").mkdir(parents=True)
-    shutil.copy(shared_data / "images" / "dog.jpg", images / "dog.jpg")
-    shutil.copy(shared_data / "images" / "leaf_flies_exif6.jpeg", images / "sub" / "leaf.jpeg")
+    shutil.copy(real_data / "images" / "dog.jpg", images / "dog.jpg")
+    shutil.copy(real_data / "images" / "leaf_flies_exif6.jpeg", images / "sub" / "leaf.jpeg")
     (images / "broken.jpg").write_bytes(b"this is not a jpeg")
     return images
 
@@ -33,7 +33,7 @@ def test_new_folder_lists_images_with_displayed_sizes_and_reports_unreadable(tmp
     assert ws.project_path == default_project_path(folder.resolve())
 
 
-def test_reopening_restores_the_autosaved_state_and_adds_new_files(tmp_path, folder, shared_data):
+def test_reopening_restores_the_autosaved_state_and_adds_new_files(tmp_path, folder, real_data):
     ws = open_workspace(folder, data_dir=tmp_path / "data")
     document = ws.document
     dog = document.image_by_path("dog.jpg")
@@ -41,7 +41,7 @@ def test_reopening_restores_the_autosaved_state_and_adds_new_files(tmp_path, fol
     category = document.categories()[0].id
     document.insert_annotations([document.make_annotation(dog.id, category, square)])
     save_project(document, ws.project_path)
-    shutil.copy(shared_data / "images" / "chelsea.png", folder / "chelsea.png")
+    shutil.copy(real_data / "images" / "chelsea.png", folder / "chelsea.png")
     (folder / "dog.jpg").rename(folder / "dog_moved.jpg")
 
     again = open_workspace(folder, data_dir=tmp_path / "data")

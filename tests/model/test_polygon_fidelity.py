@@ -10,8 +10,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-def test_round_trip_iou_parts_and_holes_on_shared_coco_masks(shared_data, dataset):
-    results = measure_file(shared_data / dataset)
+def test_round_trip_iou_parts_and_holes_on_real_coco_masks(real_data, dataset):
+    results = measure_file(real_data / dataset)
     assert len(results) >= 12
     for r in results:
         if r.pixels >= 1000:
@@ -23,7 +23,7 @@ def test_round_trip_iou_parts_and_holes_on_shared_coco_masks(shared_data, datase
         assert r.vertices >= 3 * r.parts
 
 
-def test_the_data_exercises_multi_part_masks_and_holes(shared_data):
-    results = [r for d in DATASETS for r in measure_file(shared_data / d)]
+def test_the_data_exercises_multi_part_masks_and_holes(real_data):
+    results = [r for d in DATASETS for r in measure_file(real_data / d)]
     assert any(r.parts > 1 for r in results)
     assert any(r.holes > 0 for r in results)

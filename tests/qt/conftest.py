@@ -10,10 +10,10 @@ PHOTOS = ("dog.jpg", "groceries.jpg", "skateboard_portrait.jpg")
 
 
 @pytest.fixture
-def images(tmp_path, shared_data):
-    """A folder with three of the shared photos (a copy: tests may add files to it)."""
+def images(tmp_path, real_data):
+    """A folder with three of the real photos (a copy: tests may add files to it)."""
     folder = tmp_path / "photos"
     folder.mkdir()
     for name in PHOTOS:
-        shutil.copy(shared_data / "images" / name, folder / name)
+        shutil.copy(real_data / "images" / name, folder / name)
     return folder

@@ -33,10 +33,10 @@ def make_app(qtbot, tmp_path):
 
 
 @pytest.fixture
-def coco_folder(tmp_path, shared_data):
+def coco_folder(tmp_path, real_data):
     folder = tmp_path / "coco"
-    shutil.copytree(shared_data / "coco" / "images", folder)
-    return folder, shared_data / "coco" / "instances_val2017_subset.json"
+    shutil.copytree(real_data / "coco" / "images", folder)
+    return folder, real_data / "coco" / "instances_val2017_subset.json"
 
 
 def test_launch_with_a_coco_file_shows_its_annotations(qtbot, make_app, coco_folder) -> None:

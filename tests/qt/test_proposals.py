@@ -135,13 +135,13 @@ def test_other_engines_are_told_that_sam_is_needed(qtbot) -> None:
         default_generator_factory(GrabCutLike())
 
 
-def test_keys_route_to_the_review_when_nothing_is_prompted(qtbot, tmp_path, shared_data):
+def test_keys_route_to_the_review_when_nothing_is_prompted(qtbot, tmp_path, real_data):
     from sam_annotator.config import AppDirs
     from sam_annotator.qt.application import LabelingApp
 
     folder = tmp_path / "photos"
     folder.mkdir()
-    (folder / "dog.jpg").write_bytes((shared_data / "images" / "dog.jpg").read_bytes())
+    (folder / "dog.jpg").write_bytes((real_data / "images" / "dog.jpg").read_bytes())
     app = LabelingApp(AppDirs.under(tmp_path / "home"), autosave_delay_s=0.05)
     qtbot.addWidget(app.window, before_close_func=lambda _w: app.undo_stack.set_clean())
     app.window.show()
