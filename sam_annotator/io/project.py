@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sam_annotator.io.atomic import atomic_write_bytes
+from sam_annotator.io.atomic import atomic_write_bytes, json_bytes
 from sam_annotator.model.document import Document, DocumentSnapshot
 from sam_annotator.model.records import (
     Annotation,
@@ -85,7 +85,7 @@ def project_bytes(snapshot: DocumentSnapshot, path: Path) -> bytes:
         ],
         "annotations": [_annotation_json(a) for a in snapshot.annotations],
     }  # fmt: skip
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return json_bytes(data)
 
 
 def _annotation_json(annotation: Annotation) -> dict[str, Any]:
