@@ -165,3 +165,21 @@ def test_a_non_utf8_name_round_trips_through_a_coco_file(tmp_path, folder, latin
     json.loads(coco.read_bytes().decode("utf-8"))
     back = read_coco(coco, folder)
     assert back.image_by_path(latin1_name) is not None
+
+
+def test_auto_labels_a_folder_with_a_non_utf8_name(tmp_path, latin1_name, tiny_checkpoint):
+    """`sam-annotator auto` writes through the same io/ writers: the name does not stop it."""
+    from PIL import Image
+
+    from sam_annotator.__main__ import main
+
+    folder = tmp_path / "images"
+    for file in list(folder.iterdir()):  # small images keep the tiny model fast
+        with Image.open(file) as photo:
+            small = photo.convert("RGB").resize((64, 48))
+        small.save(file, format="JPEG" if file.suffix == ".jpg" else "PNG")
+    out = tmp_path / "proposals.json"
+    fast = ["--points-per-side", "2", "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
+    args = ["auto", str(folder), "-o", str(out), "--checkpoint", str(tiny_checkpoint), *fast]
+    assert main(args) == 0
+    assert read_coco(out, folder).image_by_path(latin1_name) is not None
