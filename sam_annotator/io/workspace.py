@@ -120,20 +120,24 @@ def open_workspace(
     coco: str | Path | None = None,
     default_category: str = DEFAULT_CATEGORY,
     temp_min_age_s: float = 600.0,
+    read_only: bool = False,
 ) -> Workspace:
     """Open `images_dir` (see the module docstring). Raises FileNotFoundError for a
     missing folder, CocoFormatError / ProjectFormatError for unreadable files.
-    `temp_min_age_s`: see `remove_orphaned_temps`."""
+    `temp_min_age_s`: see `remove_orphaned_temps`. `read_only`: another process owns
+    the project file: it is read, never moved, and nothing beside it is touched."""
     folder = Path(images_dir).resolve()
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder")
     project_path = project_path_for(folder, data_dir)
-    problem = _prepare_project_folder(project_path)
-    removed = [] if problem else remove_orphaned_temps(project_path, min_age_s=temp_min_age_s)
+    problem = None if read_only else _prepare_project_folder(project_path)
+    removed = []
+    if not (problem or read_only):
+        removed = remove_orphaned_temps(project_path, min_age_s=temp_min_age_s)
     backup = None
     if coco is not None:
         document = read_coco(coco, folder)
-        if project_path.exists():
+        if project_path.exists() and not read_only:
             backup = backup_path(project_path)
             os.replace(project_path, backup)
     elif project_path.exists():
