@@ -4,7 +4,8 @@ Schema (JSON, "version": 1):
     {"format": "sam-annotator project", "version": 1,
      "images_root": "<path, relative to the project file's folder where possible>",
      "info": ..., "licenses": ..., "extra": {unknown COCO top-level fields},
-     "images": [{"id", "path", "width", "height", "status", "extra"}],
+     "images": [{"id", "path", "width", "height", "status", "extra",
+                 "file_stamp": {"size", "mtime_ns", "digest"} or null}],
      "categories": [{"id", "name", "color", "supercategory", "extra"}],   (display order)
      "annotations": [{"id", "image_id", "category_id", "segmentation", "iscrowd",
                       "area", "bbox", "extra"}]}                          (z-order per image)
@@ -16,6 +17,7 @@ last completed save, never a mix. The undo history is not saved.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -76,7 +78,8 @@ def project_bytes(snapshot: DocumentSnapshot, path: Path) -> bytes:
         "extra": snapshot.extra,
         "images": [
             {"id": i.id, "path": i.path, "width": i.width, "height": i.height,
-             "status": i.status.value, "extra": dict(i.extra)}
+             "status": i.status.value, "extra": dict(i.extra),
+             "file_stamp": None if i.file_stamp is None else dataclasses.asdict(i.file_stamp)}
             for i in snapshot.images
         ],
         "categories": [

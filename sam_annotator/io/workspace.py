@@ -11,8 +11,10 @@ the user data folder under a name derived from the images folder. Opening a fold
 3. else: a new document.
 
 Then images in the folder that the document does not list yet are added (size from the
-file header, EXIF orientation applied); files whose header cannot be read are reported
-with the reason and left out; images whose file has gone are reported as missing; links
+file header, EXIF orientation applied, with the file's stamp: io/image_changes.py);
+listed images whose file changed since are detected, their size corrected and reported
+(`changed`); files whose header cannot be read are reported with the reason and left
+out; images whose file has gone are reported as missing; links
 that lead to a folder or file already listed, or nowhere, are reported as skipped (each
 real file is listed once). A document with no category gets one ("object") so that the
 first accept has somewhere to go.
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sam_annotator.io.coco import read_coco
+from sam_annotator.io.image_changes import ImageChange, file_stamp, refresh_changed_images
 from sam_annotator.io.images import ImageLoadError, image_size, scan_images
 from sam_annotator.io.project import default_project_path, load_project
 from sam_annotator.model.document import Document
@@ -50,6 +53,7 @@ class Workspace:
     skipped: dict[str, str] = field(default_factory=dict)  # relative path -> why left out
     project_problem: str | None = None  # why the project file cannot be written, if so
     removed_temps: list[str] = field(default_factory=list)  # orphaned temp files removed
+    changed: list[ImageChange] = field(default_factory=list)  # files changed since last time
 
 
 def project_path_for(images_dir: str | Path, data_dir: str | Path) -> Path:
@@ -149,6 +153,7 @@ def open_workspace(
         document, folder, project_path, backup=backup, project_problem=problem,
         removed_temps=removed,
     )  # fmt: skip
+    workspace.changed = refresh_changed_images(document, folder)
     _add_new_images(workspace)
     workspace.missing = [
         image.path for image in document.images() if not (folder / image.path).is_file()
@@ -171,4 +176,8 @@ def _add_new_images(workspace: Workspace) -> None:
         except (ImageLoadError, OSError, ValueError) as error:
             workspace.unreadable[relative] = getattr(error, "reason", str(error))
             continue
-        document.add_image(relative, width, height)
+        try:
+            stamp = file_stamp(path)
+        except OSError:
+            stamp = None
+        document.add_image(relative, width, height, file_stamp=stamp)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from sam_annotator.config import AppDirs, SettingsError, load_settings, update_settings
 from sam_annotator.io.coco import CocoFormatError, write_coco
+from sam_annotator.io.image_changes import ImageChange, refresh_changed_images
 from sam_annotator.io.project import AutosaveError, Autosaver, ProjectFormatError, save_project
 from sam_annotator.io.project_lock import ProjectLock, ProjectLockedError
 from sam_annotator.io.save_state import SaveHealth, SaveState
@@ -109,8 +110,11 @@ class ProjectController(QObject):
             notes.append(f"{len(workspace.skipped)} links skipped")
         if workspace.missing:
             notes.append(f"{len(workspace.missing)} listed images missing")
+        if workspace.changed:
+            notes.append(f"{len(workspace.changed)} image files changed since last time")
         if workspace.backup is not None:
             notes.append(f"previous project kept as {workspace.backup.name}")
+        self._report_changes(workspace.changed)
         self.message.emit(f"Opened {workspace.images_dir}: " + ", ".join(notes))
         self._update_title()
         self.opened.emit(workspace)
@@ -216,6 +220,8 @@ class ProjectController(QObject):
         return self._write(self.coco_path)
 
     def _write(self, path: Path) -> bool:
+        if self.workspace is not None:  # never export a size that is not the file's own
+            self._report_changes(refresh_changed_images(self.document, self.workspace.images_dir))
         try:
             write_coco(self.document, path)
             self.flush()
@@ -280,6 +286,18 @@ class ProjectController(QObject):
             except (AutosaveError, TimeoutError) as error:
                 self.message.emit(f"Autosave failed: {error}")
             self.autosaver = None
+
+    def _report_changes(self, changes: list[ImageChange]) -> None:
+        for change in changes:
+            self.message.emit(change.describe())
+        if changes and self.window.isVisible():
+            QMessageBox.information(
+                self.window,
+                "Image files changed",
+                "These image files changed since their annotations were drawn:\n\n"
+                + "\n".join(change.describe() for change in changes[:20])
+                + (f"\n… and {len(changes) - 20} more" if len(changes) > 20 else ""),
+            )
 
     def _update_title(self) -> None:
         name = "" if self.workspace is None else f" — {self.workspace.images_dir.name}"

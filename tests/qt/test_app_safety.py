@@ -201,3 +201,32 @@ def test_a_lock_left_by_a_killed_window_does_not_block(qtbot, make_app, images, 
     app.categories.add("mine")
     qtbot.waitUntil(lambda: autosaved(app), timeout=10000)
     assert load_project(app.project.workspace.project_path).category_by_name("mine")
+
+
+# -- 4: an image file replaced since last time ------------------------------------------------
+
+
+def test_a_replaced_image_is_reported_on_open_and_exported_with_its_real_size(
+    qtbot, make_app, images, tmp_path, monkeypatch
+):
+    from PIL import Image
+
+    from sam_annotator.io.coco import read_coco
+
+    first = make_app()
+    first.start(images, ask_for_model=False)
+    dog = first.document.image_by_path("dog.jpg")
+    assert (dog.width, dog.height) == (800, 534)
+    first.project.flush()
+    first.shutdown()
+    with Image.open(images / "dog.jpg") as photo:
+        photo.transpose(Image.Transpose.ROTATE_90).save(images / "dog.jpg", quality=90)
+    told = []
+    monkeypatch.setattr(QMessageBox, "information", lambda _w, _t, text: told.append(text))
+    second = make_app()
+    second.start(None, ask_for_model=False)  # the last folder again
+    assert len(told) == 1 and "dog.jpg" in told[0] and "534x800" in told[0]
+    out = tmp_path / "out.json"
+    assert second.project.export(out)
+    exported = read_coco(out, images).image_by_path("dog.jpg")
+    assert (exported.width, exported.height) == (534, 800)
