@@ -15,7 +15,13 @@ from functools import partial
 import torch
 from torch import nn
 
-from sam_core.checkpoint import check_keys, check_model_type, detect_model_type, read_state_dict
+from sam_core.checkpoint import (
+    check_keys,
+    check_model_type,
+    detect_model_type,
+    read_state_dict,
+    warn_non_finite,
+)
 from sam_core.model_specs import (
     IMAGE_SIZE,
     MODEL_SPECS,
@@ -121,6 +127,7 @@ def _from_state_dict(spec: ModelSpec, state_dict: dict[str, torch.Tensor], sourc
     with torch.device("meta"):
         model = _assemble(spec)
     check_keys(model.state_dict(), state_dict, spec.model_type)
+    warn_non_finite(state_dict, source)
     # The checkpoint overwrites every persistent tensor; allocate them uninitialised.
     model = model.to_empty(device="cpu")
     model.load_state_dict(state_dict, strict=True)

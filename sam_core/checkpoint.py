@@ -14,6 +14,7 @@ import os
 import pickle
 import re
 import struct
+import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -127,7 +128,11 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             raise TruncatedCheckpointError(
                 f"{path} ends early (truncated download or copy?)"
             ) from None
-        raise NotACheckpointError(f"{path} could not be read as a checkpoint: {error}") from None
+        # torch's own text here names its internals ("hasRecord(version)"), not the file.
+        raise NotACheckpointError(
+            f"{path} is a zip archive with a data.pkl, but not a readable PyTorch checkpoint "
+            "(records are missing or damaged)"
+        ) from None
     return _as_state_dict(loaded, path)
 
 
@@ -175,6 +180,12 @@ def _check_header(path: Path) -> bool:
 
 def _unpickling_error(path: Path, error: pickle.UnpicklingError) -> CheckpointError:
     text = str(error)
+    if "Weights only load failed" in text and "Unsupported operand" in text:
+        # not a refused object but a pickle that does not parse: a damaged or fake file
+        return NotACheckpointError(
+            f"{path} is not a readable PyTorch checkpoint: its data.pkl is damaged or not a "
+            "pickle of weights"
+        )
     if "Weights only load failed" in text:
         found = re.search(r"GLOBAL ([\w.]+)", text)
         what = f" (it asks for {found.group(1)})" if found else ""
@@ -199,6 +210,26 @@ def _as_state_dict(loaded: object, path: Path | str) -> dict[str, torch.Tensor]:
             f"{path} is not a state_dict of tensors: entries {_few(bad)} are not tensors"
         )
     return dict(loaded)
+
+
+class NonFiniteWeightsWarning(UserWarning):
+    """A checkpoint holds NaN or infinite weights: the model loads but will not segment."""
+
+
+def warn_non_finite(state_dict: Mapping[str, torch.Tensor], source: str = "the checkpoint") -> None:
+    """Warn (NonFiniteWeightsWarning) when floating-point tensors hold NaN or inf."""
+    bad = [
+        name
+        for name, tensor in state_dict.items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        warnings.warn(
+            f"{source}: {len(bad)} tensors hold NaN or infinite values ({_few(bad)}); the "
+            "model will give no usable masks. The file is probably damaged.",
+            NonFiniteWeightsWarning,
+            stacklevel=3,
+        )
 
 
 def detect_model_type(state_dict: Mapping[str, torch.Tensor]) -> str:

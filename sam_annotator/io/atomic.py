@@ -9,9 +9,11 @@ power cut.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -32,6 +34,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.unlink(temp_name)
         raise
     _fsync_directory(folder)
+
+
+def json_bytes(data: Any) -> bytes:
+    """`data` as compact UTF-8 JSON (no NaN), lossless for file names that are not UTF-8.
+
+    A file name whose bytes are not valid UTF-8 reaches Python as a str with lone
+    surrogates (os.fsdecode: b'caf\\xe9' -> 'caf\\udce9'), which UTF-8 cannot encode. Such
+    characters are written as JSON escapes ('\\udce9'): the file stays valid UTF-8 JSON,
+    json.loads gives back the same str, and os.fsencode the original bytes.
+    """
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    # Only lone surrogates fail to encode, and only inside JSON strings, where
+    # backslashreplace's '\\udcXX' is exactly the JSON escape of that character.
+    return text.encode("utf-8", errors="backslashreplace")
 
 
 def _create_temp(folder: Path, name: str) -> tuple[int, str]:

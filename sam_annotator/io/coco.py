@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from sam_annotator.io.atomic import atomic_write_bytes
+from sam_annotator.io.atomic import atomic_write_bytes, json_bytes
 from sam_annotator.model.document import Document, DocumentSnapshot
 from sam_annotator.model.geometry import segmentation_area_bbox, validate_polygons
 from sam_annotator.model.records import (
@@ -343,8 +343,7 @@ def _parse_annotation(
 def write_coco(document: Document | DocumentSnapshot, path: str | Path) -> None:
     """Write the document as a COCO file, atomically (see the module docstring)."""
     data = document_to_coco(document)
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, json_bytes(data))  # json_bytes: names that are not UTF-8
 
 
 def document_to_coco(document: Document | DocumentSnapshot) -> dict[str, Any]:

@@ -16,9 +16,12 @@ nor refuses an image the caller allowed.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 import threading
-from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -95,39 +98,110 @@ def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
     return np.ascontiguousarray(array)
 
 
+@dataclass
+class ImageScan:
+    """What `scan_images` found: image files, and entries left out with the reason.
+
+    paths: each real file once, in natural order. skipped: relative POSIX path -> why it
+    was left out (a link to a folder or file already listed, a link loop, a dangling
+    link, a folder that cannot be read).
+    """
+
+    paths: list[Path] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
 def list_images(folder: str | Path, *, recursive: bool = False) -> list[Path]:
     """Image files in `folder` (and sub-folders if recursive), in natural order.
 
     Natural order compares digit runs as numbers ('img2' before 'img10'), ignoring case.
     Files are picked by extension (SUPPORTED_EXTENSIONS, any case); hidden files (a
-    name starting with '.', e.g. macOS '._x.jpg') are skipped.
+    name starting with '.', e.g. macOS '._x.jpg') are skipped. Each real file is listed
+    once, however many links lead to it (see `scan_images`, which also says what it
+    left out).
+    """
+    return scan_images(folder, recursive=recursive).paths
+
+
+def scan_images(folder: str | Path, *, recursive: bool = False) -> ImageScan:
+    """`list_images`, with the entries it left out and why.
+
+    Folders and files are identified by (st_dev, st_ino): a folder reached again through
+    a link (e.g. a link to its parent) is not walked again, and a file reached through
+    several links is listed once, under the first path found. Real entries are walked
+    before links, so a file keeps its real path where it has one.
     """
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a folder")
-    found = [
-        path
-        for path in _walk(root, recursive)
-        if path.suffix.lower() in SUPPORTED_EXTENSIONS and path.is_file()
-    ]
-    return sorted(found, key=lambda path: natural_key(path.relative_to(root).as_posix()))
+    scan = ImageScan()
+    seen_files: dict[tuple[int, int], Path] = {}
+    root_stat = root.stat()
+    seen_dirs = {(root_stat.st_dev, root_stat.st_ino): root}
+    found: list[Path] = []
+
+    def relative(path: Path) -> str:
+        return path.relative_to(root).as_posix() or "."
+
+    def walk(directory: Path) -> None:
+        try:
+            entries = sorted(
+                (e for e in directory.iterdir() if not e.name.startswith(".")),
+                key=lambda e: (e.is_symlink(), natural_key(e.name)),
+            )
+        except OSError as error:
+            scan.skipped[relative(directory)] = f"the folder cannot be read ({error.strerror})"
+            return
+        subfolders = []
+        for entry in entries:
+            is_image = entry.suffix.lower() in SUPPORTED_EXTENSIONS
+            try:
+                info = entry.stat()
+            except OSError as error:
+                if entry.is_symlink() and (is_image or (recursive and not entry.suffix)):
+                    scan.skipped[relative(entry)] = _broken_link_reason(entry, error)
+                continue
+            key = (info.st_dev, info.st_ino)
+            if stat.S_ISDIR(info.st_mode):
+                if not recursive:
+                    continue
+                if key in seen_dirs:
+                    scan.skipped[relative(entry)] = (
+                        f"a link to a folder already listed ({relative(seen_dirs[key])})"
+                    )
+                    continue
+                seen_dirs[key] = entry
+                subfolders.append(entry)
+            elif is_image and stat.S_ISREG(info.st_mode):
+                if key in seen_files:
+                    scan.skipped[relative(entry)] = (
+                        f"the same file as {relative(seen_files[key])}, already listed"
+                    )
+                    continue
+                seen_files[key] = entry
+                found.append(entry)
+        for subfolder in subfolders:
+            walk(subfolder)
+
+    walk(root)
+    scan.paths = sorted(found, key=lambda path: natural_key(path.relative_to(root).as_posix()))
+    return scan
+
+
+def _broken_link_reason(link: Path, error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "a link loop (the link leads back to itself)"
+    try:
+        target = os.readlink(link)
+    except OSError:
+        target = "?"
+    return f"a link to {target}, which does not exist ({error.strerror})"
 
 
 def natural_key(text: str) -> tuple:
     """Sort key: digit runs compare as numbers, letters without case ('a2' < 'A10')."""
     parts = re.split(r"(\d+)", text.casefold())
     return (tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), text)
-
-
-def _walk(root: Path, recursive: bool) -> Iterator[Path]:
-    for entry in root.iterdir():
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            if recursive:
-                yield from _walk(entry, recursive)
-        else:
-            yield entry
 
 
 def _open(path: str | Path) -> Image.Image:

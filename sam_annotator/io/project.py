@@ -4,7 +4,8 @@ Schema (JSON, "version": 1):
     {"format": "sam-annotator project", "version": 1,
      "images_root": "<path, relative to the project file's folder where possible>",
      "info": ..., "licenses": ..., "extra": {unknown COCO top-level fields},
-     "images": [{"id", "path", "width", "height", "status", "extra"}],
+     "images": [{"id", "path", "width", "height", "status", "extra",
+                 "file_stamp": {"size", "mtime_ns", "digest"} or null}],
      "categories": [{"id", "name", "color", "supercategory", "extra"}],   (display order)
      "annotations": [{"id", "image_id", "category_id", "segmentation", "iscrowd",
                       "area", "bbox", "extra"}]}                          (z-order per image)
@@ -16,6 +17,7 @@ last completed save, never a mix. The undo history is not saved.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -24,7 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sam_annotator.io.atomic import atomic_write_bytes
+from sam_annotator.io.atomic import atomic_write_bytes, json_bytes
+from sam_annotator.io.save_state import SaveHealth, SaveState
 from sam_annotator.model.document import Document, DocumentSnapshot
 from sam_annotator.model.records import (
     Annotation,
@@ -75,7 +78,8 @@ def project_bytes(snapshot: DocumentSnapshot, path: Path) -> bytes:
         "extra": snapshot.extra,
         "images": [
             {"id": i.id, "path": i.path, "width": i.width, "height": i.height,
-             "status": i.status.value, "extra": dict(i.extra)}
+             "status": i.status.value, "extra": dict(i.extra),
+             "file_stamp": None if i.file_stamp is None else dataclasses.asdict(i.file_stamp)}
             for i in snapshot.images
         ],
         "categories": [
@@ -85,7 +89,7 @@ def project_bytes(snapshot: DocumentSnapshot, path: Path) -> bytes:
         ],
         "annotations": [_annotation_json(a) for a in snapshot.annotations],
     }  # fmt: skip
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return json_bytes(data)
 
 
 def _annotation_json(annotation: Annotation) -> dict[str, Any]:
@@ -175,6 +179,12 @@ def _annotation_from_json(entry: dict[str, Any]) -> Annotation:
 # --- autosave ----------------------------------------------------------------------------
 
 
+def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
 class Autosaver:
     """Saves a Document to a project file in a background thread, debounced.
 
@@ -186,9 +196,12 @@ class Autosaver:
 
     `flush()` blocks until the state at the time of the call is on disk (raising
     AutosaveError if the write failed); `close()` flushes and stops the thread.
-    `on_error(exception)` is called from the background thread when a write fails;
-    the next change or flush tries again. All methods are thread-safe; `notify()` must
-    run on the thread that edits the document (the signal does that).
+    A failed write is retried: by a timer (every `max(delay_s, 1 s)`) and at the next
+    change or flush. `state()` says where things stand (io/save_state.py); it stays
+    FAILING from a failed write until a write succeeds. `on_error(exception)` and
+    `on_state(SaveState)` are called from the background thread after each failed
+    (resp. any) write. All methods are thread-safe; `notify()` must run on the thread
+    that edits the document (the signal does that).
     """
 
     def __init__(
@@ -198,6 +211,7 @@ class Autosaver:
         *,
         delay_s: float = 1.0,
         on_error: Callable[[BaseException], None] | None = None,
+        on_state: Callable[[SaveState], None] | None = None,
         connect: bool = True,
     ) -> None:
         if delay_s < 0:
@@ -206,6 +220,9 @@ class Autosaver:
         self.path = Path(path)
         self.delay_s = delay_s
         self.on_error = on_error
+        self.on_state = on_state
+        self._failure: BaseException | None = None  # the last write's error, until one works
+        self._failing_since: float | None = None
         self._condition = threading.Condition()
         self._pending: DocumentSnapshot | None = None
         self._due = 0.0  # time.monotonic() when the pending snapshot is written
@@ -226,11 +243,26 @@ class Autosaver:
         with self._condition:
             if self._closed:
                 raise RuntimeError("the autosaver is closed")
-            if self._pending is None:
-                self._due = time.monotonic() + self.delay_s
+            soon = time.monotonic() + self.delay_s
+            if self._pending is None or self._failure is not None:
+                self._due = soon if self._pending is None else min(self._due, soon)
             self._pending = snapshot
             self._version += 1
             self._condition.notify_all()
+
+    def state(self) -> SaveState:
+        """Saved, pending or failing (see io/save_state.py)."""
+        with self._condition:
+            return self._state_locked()
+
+    def _state_locked(self) -> SaveState:
+        if self._failure is not None:
+            return SaveState(
+                SaveHealth.FAILING, self.path, _reason(self._failure), self._failing_since
+            )
+        if self._saved_version < self._version:
+            return SaveState(SaveHealth.PENDING, self.path)
+        return SaveState(SaveHealth.SAVED, self.path)
 
     @property
     def has_unsaved_changes(self) -> bool:
@@ -242,6 +274,7 @@ class Autosaver:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
             target = self._version
+            self._error = None  # an earlier failure: this flush tries again
             self._urgent = True
             self._condition.notify_all()
             while self._saved_version < target:
@@ -295,6 +328,10 @@ class Autosaver:
             except Exception as error:  # keep running; report, retry a little later
                 with self._condition:
                     self._error = error
+                    if self._failure is None:
+                        self._failing_since = time.time()
+                    self._failure = error
+                    state = self._state_locked()
                     self._urgent = False
                     if self._closed:
                         self._condition.notify_all()
@@ -305,9 +342,16 @@ class Autosaver:
                     self._condition.notify_all()
                 if self.on_error is not None:
                     self.on_error(error)
+                if self.on_state is not None:
+                    self.on_state(state)
                 continue
             with self._condition:
                 self._saved_version = max(self._saved_version, version)
+                self._failure = self._failing_since = None
+                self._error = None
                 if self._pending is None:
                     self._urgent = False
                 self._condition.notify_all()
+                state = self._state_locked()
+            if self.on_state is not None:
+                self.on_state(state)

@@ -25,6 +25,7 @@ from sam_annotator.model.geometry import segmentation_area_bbox
 from sam_annotator.model.records import (
     Annotation,
     Category,
+    FileStamp,
     ImageRecord,
     ImageStatus,
     Segmentation,
@@ -232,11 +233,12 @@ class Document:
         image_id: int | None = None,
         status: ImageStatus = ImageStatus.NOT_STARTED,
         extra: Mapping[str, Any] | None = None,
+        file_stamp: FileStamp | None = None,
     ) -> ImageRecord:
         """Add one image (path relative to the images root, POSIX); a fresh id by default."""
         image = ImageRecord(
             self._next_image_id if image_id is None else image_id,
-            path, width, height, status, extra or {},
+            path, width, height, status, extra or {}, file_stamp,
         )  # fmt: skip
         self.insert_images([image])
         return image

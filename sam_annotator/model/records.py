@@ -78,11 +78,22 @@ class ImageStatus(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class FileStamp:
+    """What an image file was when its size was read: byte size, modification time (ns)
+    and a content fingerprint (io/image_changes.py), to notice a replaced file."""
+
+    size: int
+    mtime_ns: int
+    digest: str
+
+
+@dataclass(frozen=True)
 class ImageRecord:
     """One image: `path` is relative to the images root, in POSIX form ('sub/a.jpg').
 
     width/height: the displayed size, after EXIF orientation. extra: other COCO image
-    fields (license, coco_url, date_captured, ...) kept for export.
+    fields (license, coco_url, date_captured, ...) kept for export. file_stamp: the
+    file as it was when width/height were read (kept in the project file only).
     """
 
     id: int
@@ -91,6 +102,7 @@ class ImageRecord:
     height: int
     status: ImageStatus = ImageStatus.NOT_STARTED
     extra: Mapping[str, Any] = field(default_factory=dict)
+    file_stamp: FileStamp | None = None
 
     def __post_init__(self) -> None:
         _set_int(self, "id", "image id")
@@ -100,6 +112,10 @@ class ImageRecord:
             _set_int(self, name, f"image {self.id}: {name}", positive=True)
         object.__setattr__(self, "status", ImageStatus(self.status))
         object.__setattr__(self, "extra", _frozen_extra(self.extra))
+        if isinstance(self.file_stamp, Mapping):
+            object.__setattr__(self, "file_stamp", FileStamp(**self.file_stamp))
+        elif self.file_stamp is not None and not isinstance(self.file_stamp, FileStamp):
+            raise ValueError(f"image {self.id}: file_stamp must be an object or null")
 
 
 @dataclass(frozen=True)

@@ -57,12 +57,14 @@ class MainWindow(QMainWindow):
         self.engine_label = QLabel("", self)
         self.image_label = QLabel("", self)
         self.zoom_label = QLabel("", self)
+        self.save_label = QLabel("", self)  # the autosave's state, always visible
         self.progress = QProgressBar(self)
         self.progress.setMaximumWidth(180)
         self.progress.setTextVisible(True)
         self.progress.hide()
         status = self.statusBar()
         status.addWidget(self.image_label, 1)
+        status.addPermanentWidget(self.save_label)
         status.addPermanentWidget(self.progress)
         status.addPermanentWidget(self.zoom_label)
         status.addPermanentWidget(self.engine_label)
@@ -105,6 +107,16 @@ class MainWindow(QMainWindow):
     def on(self, action_id: str, slot: Callable[[], object]) -> None:
         """Connect an action's `triggered` to `slot` (called without arguments)."""
         self.actions[action_id].triggered.connect(lambda _checked=False: slot())
+
+    def show_save_state(self, state) -> None:
+        """Render an io.save_state.SaveState: quiet when safe, red while it is not."""
+        self.save_label.setText(state.label())
+        self.save_label.setToolTip(
+            state.unsaved_warning() if not state.is_safe else f"Project file: {state.path}"
+        )
+        self.save_label.setStyleSheet(
+            "" if state.is_safe else "QLabel { background: #b00020; color: white; padding: 0 6px; }"
+        )
 
     def show_progress(self, text: str, value: int | None = None, maximum: int = 100) -> None:
         """Status-bar progress: `value` None shows a busy indicator."""
