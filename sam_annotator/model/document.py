@@ -245,8 +245,8 @@ class Document:
         images = tuple(images)
         paths, ids = set(), set()
         for image in images:
-            if image.id < 1:
-                raise DocumentError(f"image id {image.id} is not >= 1")
+            if image.id < 0:
+                raise DocumentError(f"image id {image.id} is not >= 0")
             if image.id in self._images or image.id in ids:
                 raise DocumentError(f"image id {image.id} is already used")
             if image.path in self._image_by_path or image.path in paths:
@@ -328,6 +328,7 @@ class Document:
             if annotation.image_id != old.image_id:
                 raise DocumentError(f"annotation {annotation.id}: the image cannot change")
             self._check_references(annotation)
+
         for annotation in annotations:
             self._category_use[self._annotations[annotation.id].category_id] -= 1
             self._category_use[annotation.category_id] += 1
