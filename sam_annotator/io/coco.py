@@ -37,7 +37,6 @@ atomically. A category colour other than the palette's default is written as an 
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import math
@@ -46,10 +45,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sam_annotator.io.atomic import atomic_write_bytes
+from sam_annotator.io.coco_writer import document_to_coco, write_coco
+from sam_annotator.io.formats.categories import (
+    PLACEHOLDER_CHOICES,
+    drop_placeholders,
+    merge_same_names,
+    placeholder_categories,
+)
 from sam_annotator.io.formats.paths import ImageNameResolver, plain_relative_path
 from sam_annotator.io.formats.report import IdChange, ImportReport, MergedCategory, SkippedEntry
-from sam_annotator.model.document import Document, DocumentSnapshot
+from sam_annotator.model.document import Document
 from sam_annotator.model.geometry import segmentation_area_bbox, validate_polygons
 from sam_annotator.model.records import (
     Annotation,
@@ -58,7 +63,6 @@ from sam_annotator.model.records import (
     check_image_size,
     default_color,
     normalize_color,
-    segmentation_to_json,
 )
 from sam_annotator.model.rle import Rle
 
@@ -71,15 +75,13 @@ _SOURCE_KEYS = ("segmentation", "area", "bbox")
 _TOP_KEYS = ("info", "licenses", "images", "annotations", "categories")
 MAX_JSON_DEPTH = 100
 """Deeper nesting is refused (a segmentation needs 3 levels, RLE 2)."""
-PLACEHOLDER_NAMES = frozenset({"_background_", "__background__", "__ignore__"})
-"""Category names other tools write for "no class" (labelme, labelme2coco)."""
-PLACEHOLDER_CHOICES = ("keep", "drop")
 
 __all__ = [
     "CocoFormatError",
     "CocoReadResult",
     "SkippedEntry",
     "coco_to_document",
+    "drop_placeholders",
     "document_to_coco",
     "read_coco",
     "read_coco_with_report",
@@ -206,7 +208,8 @@ def coco_to_document(
         i.path for i in image_by_file_id.values() if not resolver.exists(i.path)
     ]
 
-    merged_into = _read_categories(reader, data["categories"], document)
+    categories = reader.each("categories", data["categories"], _parse_category)
+    merged_into = merge_same_names(categories, document, reader.fail)
 
     def parse_annotation(entry: Any) -> dict[str, Any]:
         return _parse_annotation(entry, image_by_file_id, document, merged_into)
@@ -238,34 +241,6 @@ def coco_to_document(
     return CocoReadResult(document, report)
 
 
-def placeholder_categories(document: Document) -> list[int]:
-    """Ids of categories that other tools write as placeholders, not classes:
-    `_background_` (labelme, labelme2coco) and Roboflow's dataset-level class (id 0,
-    supercategory "none", named as the supercategory of the real classes)."""
-    categories = document.categories()
-    supercategories = {c.supercategory for c in categories if c.supercategory}
-    found = []
-    for category in categories:
-        if category.name.strip().lower() in PLACEHOLDER_NAMES or (
-            category.id == 0
-            and category.supercategory in (None, "", "none")
-            and category.name in supercategories
-        ):
-            found.append(category.id)
-    return found
-
-
-def drop_placeholders(document: Document, report: ImportReport) -> None:
-    """Remove the report's placeholder categories and their annotations (reported)."""
-    for category_id in report.placeholders:
-        category = document.category(category_id)
-        users = [a.id for a in document.annotations_of_category(category_id)]
-        document.remove_annotations(users)
-        document.remove_category(category_id)
-        report.dropped_placeholders.append((category_id, category.name, len(users)))
-    report.annotations_read = document.annotation_count()
-
-
 def _read_images(
     reader: _Reader, entries: list[Any], images_root: str | Path
 ) -> dict[int, ImageRecord]:
@@ -295,40 +270,6 @@ def _read_images(
         paths.add(record.path)
         image_by_file_id[file_id] = record
     return image_by_file_id
-
-
-def _read_categories(
-    reader: _Reader, entries: list[Any], document: Document
-) -> dict[int, tuple[int, str]]:
-    """Insert the categories; returns {merged id: (id merged into, name)}."""
-    kept: list[Category] = []
-    merged_into: dict[int, tuple[int, str]] = {}
-    ids: set[int] = set()
-    for index, category in reader.each("categories", entries, _parse_category):
-        if category.id in ids:
-            reader.fail("categories", index, category.id, "duplicate category id")
-            continue
-        ids.add(category.id)
-        same = next((c for c in kept if c.name == category.name), None)
-        if same is None:
-            kept.append(category)
-        elif _is_dataset_level(same) and not _is_dataset_level(category):
-            kept[kept.index(same)] = category  # the real class takes the placeholder's place
-            merged_into[same.id] = (category.id, same.name)
-        else:
-            merged_into[category.id] = (same.id, same.name)
-    for old, (into, name) in list(merged_into.items()):
-        while into in merged_into:  # a chain a -> b -> c ends at c
-            into = merged_into[into][0]
-        merged_into[old] = (into, name)
-    for category in kept:
-        document.insert_category(category)
-    return merged_into
-
-
-def _is_dataset_level(category: Category) -> bool:
-    """Roboflow's dataset-level class: id 0 without a supercategory ('none')."""
-    return category.id == 0 and category.supercategory in (None, "", "none")
 
 
 class _Reader:
@@ -503,80 +444,3 @@ def _parse_annotation(
         "source": {k: entry[k] for k in _SOURCE_KEYS if k in entry},
         "file_category_id": file_category_id,
     }
-
-
-# --- writing ------------------------------------------------------------------------------
-
-
-def write_coco(document: Document | DocumentSnapshot, path: str | Path) -> None:
-    """Write the document as a COCO file, atomically (see the module docstring)."""
-    data = document_to_coco(document)
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def document_to_coco(document: Document | DocumentSnapshot) -> dict[str, Any]:
-    """The COCO dict `write_coco` writes."""
-    snapshot = document.snapshot() if isinstance(document, Document) else document
-    data: dict[str, Any] = {
-        "info": dict(snapshot.info) if snapshot.info is not None else _default_info(),
-        "licenses": list(snapshot.licenses) if snapshot.licenses is not None else [],
-        "images": [_image_json(image) for image in snapshot.images],
-        "annotations": [_annotation_json(a) for a in snapshot.annotations],
-        "categories": [_category_json(c) for c in snapshot.categories],
-    }
-    for key, value in snapshot.extra.items():
-        data.setdefault(key, value)
-    return data
-
-
-def _default_info() -> dict[str, Any]:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return {
-        "description": "Exported by sam-annotator",
-        "version": "1.0",
-        "year": now.year,
-        "date_created": now.isoformat(timespec="seconds"),
-    }
-
-
-def _with_extra(fields: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    for key, value in extra.items():
-        fields.setdefault(key, value)
-    return fields
-
-
-def _image_json(image: ImageRecord) -> dict[str, Any]:
-    fields = {
-        "id": image.id,
-        "file_name": image.path,
-        "width": image.width,
-        "height": image.height,
-    }
-    return _with_extra(fields, image.extra)
-
-
-def _category_json(category: Category) -> dict[str, Any]:
-    fields: dict[str, Any] = {"id": category.id, "name": category.name}
-    if category.supercategory is not None:
-        fields["supercategory"] = category.supercategory
-    # an unreadable colour from the file goes back as it was (in extra); the palette's
-    # default is not written, so that an imported file without colours round-trips
-    if "color" not in category.extra and category.color != default_color(category.id):
-        fields["color"] = category.color
-    return _with_extra(fields, category.extra)
-
-
-def _annotation_json(annotation: Annotation) -> dict[str, Any]:
-    fields = {
-        "id": annotation.id,
-        "image_id": annotation.image_id,
-        "category_id": annotation.category_id,
-        "segmentation": segmentation_to_json(annotation.segmentation),
-        "area": annotation.area,
-        "bbox": list(annotation.bbox),
-        "iscrowd": int(annotation.iscrowd),
-    }
-    if annotation.source is not None:  # untouched since it was read: as it came
-        fields.update(annotation.source)
-    return _with_extra(fields, annotation.extra)
