@@ -24,7 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sam_annotator.io.coco import read_coco
+from sam_annotator.io.coco import read_coco_with_report
+from sam_annotator.io.formats.report import ImportReport
 from sam_annotator.io.images import ImageLoadError, image_size, list_images
 from sam_annotator.io.project import default_project_path, load_project
 from sam_annotator.model.document import Document
@@ -40,6 +41,7 @@ class Workspace:
     unreadable: dict[str, str] = field(default_factory=dict)  # relative path -> reason
     missing: list[str] = field(default_factory=list)  # listed images whose file is gone
     backup: Path | None = None  # where a replaced project file was kept
+    import_report: ImportReport | None = None  # what a COCO import read, changed, left out
 
 
 def project_path_for(images_dir: str | Path, data_dir: str | Path) -> Path:
@@ -57,6 +59,7 @@ def open_workspace(
     data_dir: str | Path,
     coco: str | Path | None = None,
     default_category: str = DEFAULT_CATEGORY,
+    placeholders: str = "keep",
 ) -> Workspace:
     """Open `images_dir` (see the module docstring). Raises FileNotFoundError for a
     missing folder, CocoFormatError / ProjectFormatError for unreadable files."""
@@ -65,8 +68,10 @@ def open_workspace(
         raise FileNotFoundError(f"{folder}: not a folder")
     project_path = project_path_for(folder, data_dir)
     backup = None
+    report = None
     if coco is not None:
-        document = read_coco(coco, folder)
+        result = read_coco_with_report(coco, folder, strict=True, placeholders=placeholders)
+        document, report = result.document, result.report
         if project_path.exists():
             backup = project_path.with_name(
                 f"{project_path.stem}.backup-{time.strftime('%Y%m%d-%H%M%S')}.json"
@@ -77,7 +82,7 @@ def open_workspace(
     else:
         document = Document(folder)
     document.images_root = folder
-    workspace = Workspace(document, folder, project_path, backup=backup)
+    workspace = Workspace(document, folder, project_path, backup=backup, import_report=report)
     _add_new_images(workspace)
     workspace.missing = [
         image.path for image in document.images() if not (folder / image.path).is_file()

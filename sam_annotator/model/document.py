@@ -200,14 +200,24 @@ class Document:
     def measure(
         self, image_id: int, segmentation: Segmentation | Sequence[Sequence[float]]
     ) -> tuple[int, tuple[float, float, float, float]]:
-        """(area, bbox) of a segmentation on an image, as pycocotools computes them."""
+        """(area, bbox) of a segmentation on an image, as pycocotools computes them.
+
+        DocumentError for a bad segmentation, and for one that covers no pixel (a
+        three-point line, a polygon collapsed by an edit, a sliver between pixel
+        centres): such geometry would reach a file as area 0, bbox [0, 0, 0, 0].
+        """
         image = self._require_image(image_id)
         try:
-            return segmentation_area_bbox(
+            area, bbox = segmentation_area_bbox(
                 freeze_segmentation(segmentation), image.height, image.width
             )
         except ValueError as error:
             raise DocumentError(f"image {image_id}: {error}") from None
+        if area == 0:
+            raise DocumentError(
+                f"image {image_id}: the shape covers no pixel (zero area); draw it larger"
+            )
+        return area, bbox
 
     def make_category(
         self, name: str, *, color: str | None = None, supercategory: str | None = None

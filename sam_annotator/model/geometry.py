@@ -36,6 +36,10 @@ DEFAULT_TOLERANCE = 0.5
 """Simplification tolerance in pixels (Douglas-Peucker, then refit: see simplify.py)."""
 DEFAULT_MIN_AREA = 0
 """Parts and holes smaller than this many pixels are dropped; 0 keeps everything."""
+ACCEPT_MIN_PART_AREA = 4
+"""When a mask is accepted in the app, parts (and holes) below this many pixels are
+dropped (filled): stray specks do not become extra parts. The setting
+`accept_min_part_area` (config.py) changes it; 0 keeps everything."""
 
 BBox = tuple[float, float, float, float]
 FlatPolygons = list[list[float]]
