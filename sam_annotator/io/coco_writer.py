@@ -7,6 +7,11 @@ the segmentation, area and bbox the file held; others with polygons for iscrowd=
 as it was read), area = pycocotools pixel area, bbox of the mask. A category colour
 other than the palette's default is written as an extra "color": "#rrggbb" field;
 supercategory when it is set. The file is written atomically.
+
+holes_as_rle=True writes every non-crowd annotation whose mask has a hole as a
+compressed RLE (area = its pixel count) instead of keyhole polygons: pycocotools reads
+keyholes right, but detectron2's and mmdetection's crop augmentations keep only each
+polygon's outer ring, so a ring would train as a disc.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sam_annotator.io.atomic import atomic_write_bytes
 from sam_annotator.model.document import Document, DocumentSnapshot
+from sam_annotator.model.geometry import has_holes, segmentation_to_mask
 from sam_annotator.model.records import (
     Annotation,
     Category,
@@ -26,18 +33,27 @@ from sam_annotator.model.records import (
     default_color,
     segmentation_to_json,
 )
+from sam_annotator.model.rle import Rle
 
 
-def write_coco(document: Document | DocumentSnapshot, path: str | Path) -> None:
+def write_coco(
+    document: Document | DocumentSnapshot, path: str | Path, *, holes_as_rle: bool = False
+) -> None:
     """Write the document as a COCO file, atomically (see the module docstring)."""
-    data = document_to_coco(document)
+    data = document_to_coco(document, holes_as_rle=holes_as_rle)
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def document_to_coco(document: Document | DocumentSnapshot) -> dict[str, Any]:
+def document_to_coco(
+    document: Document | DocumentSnapshot, *, holes_as_rle: bool = False
+) -> dict[str, Any]:
     """The COCO dict `write_coco` writes."""
     snapshot = document.snapshot() if isinstance(document, Document) else document
+    if holes_as_rle:
+        sizes = {image.id: (image.height, image.width) for image in snapshot.images}
+        annotations = tuple(_holes_to_rle(a, *sizes[a.image_id]) for a in snapshot.annotations)
+        snapshot = replace(snapshot, annotations=annotations)
     data: dict[str, Any] = {
         "info": dict(snapshot.info) if snapshot.info is not None else _default_info(),
         "licenses": list(snapshot.licenses) if snapshot.licenses is not None else [],
@@ -85,6 +101,17 @@ def _category_json(category: Category) -> dict[str, Any]:
     if "color" not in category.extra and category.color != default_color(category.id):
         fields["color"] = category.color
     return _with_extra(fields, category.extra)
+
+
+def _holes_to_rle(annotation: Annotation, height: int, width: int) -> Annotation:
+    """The annotation as an RLE mask when its polygons enclose a hole; else unchanged."""
+    if annotation.iscrowd or not annotation.is_polygon:
+        return annotation
+    mask = segmentation_to_mask(annotation.segmentation, height, width)
+    if not has_holes(mask):
+        return annotation
+    rle = Rle.from_mask(mask)
+    return replace(annotation, segmentation=rle, area=int(mask.sum()), source=None)
 
 
 def _annotation_json(annotation: Annotation) -> dict[str, Any]:
