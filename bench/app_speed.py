@@ -9,7 +9,7 @@
 - revisit: a fresh ``EmbeddingCache`` on the folder a previous session filled (so the
   entry comes from disk, not memory): ``lookup_encoding`` (the image is interactive),
   then the first click's decode
-  (``decode_request`` of one positive click), against encoding the image anew
+  (``decode`` of one positive click), against encoding the image anew
   (``SamSegmenter.encode`` = ``set_image``), with the same random weights (seed 0).
 """
 
@@ -84,8 +84,8 @@ def revisit(model_type: str, image_path: Path, repeats: int) -> None:
         store_encoding,
     )
     from sam_annotator.inference.sam_segmenter import SamSegmenter
-    from sam_annotator.inference.segmenter import PromptSet
     from sam_annotator.io.images import load_image
+    from sam_annotator.model.prompt_types import PromptSet
     from sam_core import sam_model_registry
 
     keep_freed_memory()  # as the app runs

@@ -17,7 +17,7 @@ it times
   the single output), masks at full resolution;
 - ``ours predict``: ``sam_core.SamPredictor.predict`` with the same calls (same API);
 - ``app click``: what the GUI worker runs per click, prompts to a shown mask:
-  ``decode_request(SamSegmenter, ...)`` (all outputs from one decoder call, 256x256)
+  ``SamSegmenter.decode`` (all outputs from one decoder call, 256x256)
   plus ``render`` of the best candidate at the display size (``--display``, HxW);
 - ``accept``: ``render`` of the chosen candidate at full resolution (the official
   post-processing), done once per object.
@@ -45,9 +45,8 @@ sys.path.insert(0, str(REPO))
 
 from sam_annotator.inference.allocator import keep_freed_memory  # noqa: E402
 from sam_annotator.inference.sam_segmenter import SamSegmenter  # noqa: E402
-from sam_annotator.inference.segmenter import PromptSet  # noqa: E402
 from sam_annotator.io.images import load_image  # noqa: E402
-from sam_annotator.model.prompts import DecodeRequest, decode_request  # noqa: E402
+from sam_annotator.model.prompt_types import PromptSet  # noqa: E402
 from sam_core import sam_model_registry  # noqa: E402
 from tests.core.conftest import build_official_sam, random_state_dict  # noqa: E402
 from tests.oracle import official_segment_anything  # noqa: E402
@@ -92,7 +91,7 @@ def main() -> int:
 
     # Prompt states in continuous image coordinates (the app's frame) ...
     first = PromptSet(points=((0.45 * width, 0.55 * height),), labels=(1,))
-    previous = decode_request(segmenter, encoded, DecodeRequest(0, first, False))[0]
+    previous = segmenter.decode(encoded, first)[0]
     several = PromptSet(
         points=(
             (0.45 * width, 0.55 * height),
@@ -129,14 +128,13 @@ def main() -> int:
             nudge = 0.25 * (generation[0] % 8)
             points = ((prompts.points[0][0] + nudge, prompts.points[0][1]), *prompts.points[1:])
             fresh = PromptSet(points, prompts.labels, prompts.box, prompts.mask_input)
-            request = DecodeRequest(generation[0], fresh, with_single)
-            candidates = decode_request(segmenter, encoded, request)
+            candidates = segmenter.decode(encoded, fresh, with_single=with_single)
             return segmenter.render(encoded, candidates[0], display)
 
         return run
 
     def accept(prompts: PromptSet):
-        candidate = decode_request(segmenter, encoded, DecodeRequest(0, prompts, True))[0]
+        candidate = segmenter.decode(encoded, prompts, with_single=True)[0]
         return lambda: segmenter.render(encoded, candidate, None)
 
     print(

@@ -25,7 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # this checkout's package, not another installed copy
 
 from sam_annotator.inference.grabcut import GrabCutSegmenter  # noqa: E402
-from sam_annotator.inference.segmenter import PromptSet  # noqa: E402
+from sam_annotator.model.prompt_types import PromptSet  # noqa: E402
 
 DEFAULT_IMAGE = REPO_ROOT / "tests" / "data" / "images" / "cars.jpg"
 CAR_BOX = (250, 500, 1390, 1090)  # the red car on the left, XYXY original pixels

@@ -29,10 +29,12 @@ from sam_core.checkpoint import (
     read_state_dict,
 )
 from sam_core.embedding import PREPROCESSING_VERSION, ImageEmbedding, model_id
-from sam_core.predictor import ImageNotSetError, SamPredictor
+from sam_core.mask_logits import logits_to_size, mask_to_logits
+from sam_core.predictor import SINGLE_OUTPUT, ImageNotSetError, SamPredictor
 
 __all__ = [
     "PREPROCESSING_VERSION",
+    "SINGLE_OUTPUT",
     "CheckpointError",
     "CheckpointKeysError",
     "CheckpointNotFoundError",
@@ -54,6 +56,8 @@ __all__ = [
     "build_sam_vit_tiny_test",
     "detect_model_type",
     "load_sam",
+    "logits_to_size",
+    "mask_to_logits",
     "model_id",
     "read_state_dict",
     "sam_model_registry",

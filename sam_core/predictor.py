@@ -23,6 +23,7 @@ from sam_core.inputs import (
     check_torch_prompts,
     positive_pair,
 )
+from sam_core.mask_logits import logits_to_size
 from sam_core.modeling import Sam
 from sam_core.utils.transforms import ResizeLongestSide
 
@@ -334,12 +335,10 @@ class SamPredictor:
         padding cropped); threshold with ``> model.mask_threshold`` for the mask.
         """
         self._require_image()
-        logits = torch.as_tensor(low_res_logits, dtype=torch.float, device=self.device)
-        lead = logits.shape[:-2]
-        with torch.inference_mode():
-            batch = logits.reshape(-1, 1, *logits.shape[-2:])
-            masks = self.model.postprocess_masks(batch, self.input_size, self.original_size)
-        return masks.reshape(*lead, *masks.shape[-2:])
+        logits = logits_to_size(
+            low_res_logits, self.input_size, self.original_size, self.model.image_encoder.img_size
+        )
+        return torch.from_numpy(logits)
 
     @property
     def device(self) -> torch.device:

@@ -1,9 +1,10 @@
 """``sam-annotator auto IMAGES_DIR -o proposals.json``: SAM's proposals for a folder, as COCO.
 
-Every image of the folder (sub-folders included) goes through the automatic mask
-generator; each mask becomes one annotation of the category "object" (all parts, holes
-as keyhole polygons) with ``predicted_iou`` and ``stability_score`` as extra fields. The
-file loads in the app (``sam-annotator IMAGES_DIR --coco proposals.json``) for review.
+Every image of the folder (sub-folders included) goes through the engine's "segment
+everything" (``Segmenter.propose_all``: SAM's automatic mask generator); each mask
+becomes one annotation of the category "object" (all parts, holes as keyhole polygons)
+with ``predicted_iou`` and ``stability_score`` as extra fields. The file loads in the
+app (``sam-annotator IMAGES_DIR --coco proposals.json``) for review.
 
 Resumable: after every image the state is saved atomically to ``<output>.partial.json``
 (a project file); a run interrupted for any reason continues where it stopped when
@@ -52,16 +53,16 @@ def _settings(args: argparse.Namespace, checkpoint: Path) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from sam_annotator.commands.batch import UsageError, fail, images_and_checkpoint, load_model
-    from sam_core import SamAutomaticMaskGenerator
+    from sam_annotator.inference.sam_segmenter import SamSegmenter
+    from sam_annotator.inference.segmenter import ProposalSettings
 
     try:
         images_dir, images, checkpoint = images_and_checkpoint(args)
-        model = load_model(args, checkpoint)
+        segmenter = SamSegmenter(load_model(args, checkpoint))
     except UsageError as error:
         return fail("auto", error)
 
-    generator = SamAutomaticMaskGenerator(
-        model,
+    proposal_settings = ProposalSettings(
         points_per_side=args.points_per_side,
         points_per_batch=args.points_per_batch,
         pred_iou_thresh=args.pred_iou_thresh,
@@ -71,17 +72,24 @@ def run(args: argparse.Namespace) -> int:
         min_mask_region_area=args.min_area,
     )
     return generate_folder(
-        generator, images_dir, images, Path(args.output), _settings(args, checkpoint)
+        segmenter,
+        proposal_settings,
+        images_dir,
+        images,
+        Path(args.output),
+        _settings(args, checkpoint),
     )
 
 
-def generate_folder(generator, images_dir: Path, images: list[Path], output: Path, settings) -> int:
-    """Run `generator` over `images`, resuming from `<output>.partial.json` if it matches."""
+def generate_folder(
+    segmenter, proposal_settings, images_dir: Path, images: list[Path], output: Path, settings
+) -> int:
+    """Propose everything on `images` with `segmenter` (a Segmenter) and
+    `proposal_settings`, resuming from `<output>.partial.json` if its `settings` match."""
     from sam_annotator.io.coco import write_coco
     from sam_annotator.io.images import ImageLoadError, load_image
     from sam_annotator.io.project import ProjectFormatError, load_project, save_project
     from sam_annotator.model.document import Document
-    from sam_annotator.model.proposals import Proposal
 
     partial = output.with_name(output.name + ".partial.json")
     document = None
@@ -121,21 +129,15 @@ def generate_folder(generator, images_dir: Path, images: list[Path], output: Pat
             print(f"[{number}/{len(images)}] skipped {relative}: {error.reason}", file=sys.stderr)
             state["failed"][relative] = error.reason
             continue
-        records = generator.generate(image, progress=progress)
+        encoded = segmenter.encode(image)
+        proposals = segmenter.propose_all(encoded, image, proposal_settings, progress=progress)
         record = document.image_by_path(relative) or document.add_image(
             relative, image.shape[1], image.shape[0]
         )
-        annotations = []
-        for mask in records:
-            proposal = Proposal.from_mask(
-                mask["segmentation"], mask["predicted_iou"], mask["stability_score"]
-            )
-            if proposal is not None:
-                annotations.append(
-                    document.make_annotation(
-                        record.id, category, proposal.polygons, extra=proposal.extra
-                    )
-                )
+        annotations = [
+            document.make_annotation(record.id, category, p.polygons, extra=p.extra)
+            for p in proposals
+        ]
         document.insert_annotations(annotations)
         state["done"].append(relative)
         save_project(document, partial)

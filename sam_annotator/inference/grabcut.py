@@ -36,7 +36,7 @@ How a decode works (in a downscaled working frame, never at full resolution):
    They are scored, sorted best first, deduplicated (a mask whose IoU with a better one
    exceeds ``DUPLICATE_IOU`` is dropped) and the best ``MAX_CANDIDATES`` returned with
    ``index`` 0, 1, 2 in that order. With ``multimask=False`` only the best one is
-   returned, as ``index`` ``SINGLE_MASK_INDEX``.
+   returned (``index`` 0).
 
 The score is a cheap, honest estimate of mask quality in [0, 1], not a learned IoU:
 
@@ -67,13 +67,14 @@ import cv2
 import numpy as np
 
 from sam_annotator.inference.segmenter import (
-    SINGLE_MASK_INDEX,
-    Candidate,
     EncodedImage,
-    PromptSet,
+    ProposalSettings,
+    UnsupportedOperationError,
     check_rgb_image,
     check_size,
 )
+from sam_annotator.model.prompt_types import Candidate, PromptSet
+from sam_annotator.model.proposals import Proposal
 
 WORK_LONG_SIDE = 640
 PIXEL_BUDGET = 40_000
@@ -188,7 +189,7 @@ class GrabCutSegmenter:
             Candidate(
                 score=score,
                 low_res_logits=None,
-                index=rank if multimask else SINGLE_MASK_INDEX,
+                index=rank,
                 description=name,
                 payload=_MaskPayload(_frozen(mask), region.roi, enc.original_size),
             )
@@ -224,6 +225,22 @@ class GrabCutSegmenter:
             borderValue=0,
         )
         return warped > 0.5
+
+    def mask_input_from_mask(self, encoded: EncodedImage, mask: np.ndarray) -> np.ndarray:
+        raise UnsupportedOperationError("GrabCut takes no mask prompt")
+
+    def propose_all(
+        self,
+        encoded: EncodedImage,
+        image: np.ndarray,
+        settings: ProposalSettings | None = None,
+        *,
+        progress=None,
+        cancel=None,
+    ) -> list[Proposal]:
+        raise UnsupportedOperationError(
+            f"Segment everything needs a SAM model; the engine is {self.name}"
+        )
 
     def _check_encoding(self, encoded: EncodedImage) -> GrabCutEncoding:
         if not isinstance(encoded, GrabCutEncoding) or encoded.model_id != self.model_id:

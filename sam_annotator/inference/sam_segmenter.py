@@ -5,9 +5,12 @@
   and mask decoder ONCE per prompt set: the decoder always computes the three multimask
   outputs and the single output, so `with_single=True` costs nothing extra. Nothing is
   upsampled: candidates keep SAM's 256x256 low-res logits (read-only).
-- `render`: at the full original size, exactly the official post-processing (so accepted
-  masks are the official masks); at any other size, one affine resample of the low-res
-  logits (cheap enough for the canvas overlay and the previews).
+- `render`: ``sam_core.logits_to_size``: at the full original size exactly the official
+  post-processing (so accepted masks are the official masks); at any other size one
+  affine resample of the low-res logits (cheap enough for the canvas overlay and the
+  previews).
+- `mask_input_from_mask`: ``sam_core.mask_to_logits``, an annotation as a mask prompt.
+- `propose_all`: SAM's automatic mask generator on the image, reusing its embedding.
 
 Two predictors share one model, so one thread may encode (e.g. prefetch the next image)
 while another decodes clicks on the current image: the encoder and the decoder are
@@ -20,23 +23,35 @@ the pixel centre), so 0.5 is subtracted from every coordinate here.
 
 from __future__ import annotations
 
-import math
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
 from sam_annotator.inference.segmenter import (
-    SINGLE_MASK_INDEX,
-    Candidate,
-    PromptSet,
+    Progress,
+    ProposalsCancelledError,
+    ProposalSettings,
     check_rgb_image,
     check_size,
+    proposals_from_records,
 )
-from sam_core import ImageEmbedding, SamPredictor, detect_model_type, load_sam
+from sam_annotator.model.prompt_types import Candidate, PromptSet
+from sam_annotator.model.proposals import Proposal
+from sam_core import (
+    SINGLE_OUTPUT,
+    GenerationCancelled,
+    ImageEmbedding,
+    SamAutomaticMaskGenerator,
+    SamPredictor,
+    detect_model_type,
+    load_sam,
+    logits_to_size,
+    mask_to_logits,
+)
 from sam_core.modeling import Sam
 
 PIXEL_CENTRE = 0.5
@@ -81,6 +96,7 @@ class SamSegmenter:
         self._decoder = SamPredictor(model)
         self._decoder_encoding: SamEncoding | None = None
         self._model_id = self._encoder.model_id
+        self._image_size = model.image_encoder.img_size
         self._encode_lock = threading.Lock()
         self._decode_lock = threading.Lock()
 
@@ -127,17 +143,24 @@ class SamSegmenter:
         self._check_encoding(encoded)
         if not prompts.defines_object:
             return []
+        self._check_mask_input(prompts.mask_input)
         with self._decode_lock:
             if self._decoder_encoding is not encoded:
                 self._decoder.set_embedding(encoded.embedding)
                 self._decoder_encoding = encoded
             low_res, scores = self._decoder.predict_low_res(**_predictor_prompts(prompts))
         low_res.setflags(write=False)  # candidates are immutable and shared
-        indexes = [*range(SINGLE_MASK_INDEX)] if multimask else []
+        indexes = [*range(SINGLE_OUTPUT)] if multimask else []
         if with_single or not multimask:
-            indexes.append(SINGLE_MASK_INDEX)
+            indexes.append(SINGLE_OUTPUT)
         candidates = [
-            Candidate(score=float(scores[i]), low_res_logits=low_res[i], index=i) for i in indexes
+            Candidate(
+                score=float(scores[i]),
+                low_res_logits=low_res[i],
+                index=i,
+                description="single" if i == SINGLE_OUTPUT else "",
+            )
+            for i in indexes
         ]
         candidates.sort(key=lambda c: c.score, reverse=True)
         return candidates
@@ -148,21 +171,53 @@ class SamSegmenter:
         self._check_encoding(encoded)
         if candidate.low_res_logits is None:
             raise ValueError("this candidate has no SAM logits (it comes from another engine)")
-        height, width = check_size(size, encoded.original_size)
-        logits = np.asarray(candidate.low_res_logits, dtype=np.float32)
-        if (height, width) == encoded.original_size:
-            return self._render_official(encoded, logits)
-        resampled = _resample_logits(logits, encoded.embedding.input_size, (height, width))
-        return resampled > self.model.mask_threshold
-
-    def _render_official(self, encoded: SamEncoding, logits: np.ndarray) -> np.ndarray:
+        size = check_size(size, encoded.original_size)
         embedding = encoded.embedding
-        with torch.inference_mode():
-            tensor = torch.tensor(logits)[None, None]  # a copy: logits may be read-only
-            masks = self.model.postprocess_masks(
-                tensor, embedding.input_size, embedding.original_size
+        logits = logits_to_size(
+            candidate.low_res_logits,
+            embedding.input_size,
+            embedding.original_size,
+            self._image_size,
+            size,
+        )
+        return logits > self.model.mask_threshold
+
+    def mask_input_from_mask(self, encoded: SamEncoding, mask: np.ndarray) -> np.ndarray:
+        self._check_encoding(encoded)
+        mask = np.asarray(mask)
+        if mask.shape != encoded.original_size:
+            raise ValueError(
+                f"the mask is {mask.shape}, the image {encoded.original_size} (height, width)"
             )
-        return (masks[0, 0] > self.model.mask_threshold).numpy()
+        side = self.model.prompt_encoder.mask_input_size[0]
+        return mask_to_logits(mask, encoded.embedding.input_size, self._image_size, side)
+
+    def propose_all(
+        self,
+        encoded: SamEncoding,
+        image: np.ndarray,
+        settings: ProposalSettings | None = None,
+        *,
+        progress: Progress | None = None,
+        cancel: Any = None,
+    ) -> list[Proposal]:
+        self._check_encoding(encoded)
+        image = check_rgb_image(image)
+        generator = SamAutomaticMaskGenerator(self.model, **asdict(settings or ProposalSettings()))
+        try:
+            records = generator.generate(
+                image, progress=progress, cancel=cancel, embedding=encoded.embedding
+            )
+        except GenerationCancelled:
+            raise ProposalsCancelledError("segment everything was cancelled") from None
+        return proposals_from_records(records)
+
+    def _check_mask_input(self, mask_input: np.ndarray | None) -> None:
+        expected = tuple(self.model.prompt_encoder.mask_input_size)
+        if mask_input is not None and tuple(mask_input.shape[-2:]) != expected:
+            raise ValueError(
+                f"SAM's mask prompt is 1x{expected[0]}x{expected[1]} logits, got {mask_input.shape}"
+            )
 
     def _check_encoding(self, encoded: object) -> None:
         if not isinstance(encoded, SamEncoding):
@@ -184,32 +239,6 @@ def _predictor_prompts(prompts: PromptSet) -> dict[str, np.ndarray | None]:
         "box": None if box is None else box - PIXEL_CENTRE,
         "mask_input": prompts.mask_input,
     }
-
-
-def _resample_logits(
-    logits: np.ndarray, input_size: tuple[int, int], size: tuple[int, int]
-) -> np.ndarray:
-    """256x256 low-res logits -> logits of the original image at `size`, one bilinear step.
-
-    The low-res grid covers the padded square input; the image occupies its top-left
-    input_size/4 part (not a whole number of cells in general). Output pixel (i, j) samples
-    the grid at ``((j + 0.5) * sx - 0.5, (i + 0.5) * sy - 0.5)`` with ``sx = part width /
-    width``, bilinear, edges replicated: an affine warp, computed as ``cv2.resize`` with the
-    exact scale factors (several times faster than ``warpAffine``). The crop keeps one
-    cell beyond the image part, so the last samples interpolate real neighbours.
-    """
-    side = logits.shape[0]
-    padded = 1024.0  # the square SAM input the low-res grid spans
-    valid_h = input_size[0] * side / padded
-    valid_w = input_size[1] * side / padded
-    height, width = size
-    crop = logits[: min(side, math.ceil(valid_h) + 1), : min(side, math.ceil(valid_w) + 1)]
-    # With dsize (0, 0), resize uses fx, fy exactly and makes round(crop * f) pixels: at
-    # least `size`, as the crop is at least the image part.
-    scaled = cv2.resize(
-        crop, (0, 0), fx=width / valid_w, fy=height / valid_h, interpolation=cv2.INTER_LINEAR
-    )
-    return scaled[:height, :width]
 
 
 def load_sam_segmenter(

@@ -2,8 +2,10 @@
 
 Pure logic, no Qt and no model calls. The GUI turns gestures into `add_point` /
 `set_box` / `undo` / `clear`; each edit that needs new masks returns a `DecodeRequest`
-that a worker answers with `decode_request(segmenter, encoded, request)`; the answer comes
-back through `receive`, which ignores answers to superseded requests (generation numbers).
+that a worker answers with ``segmenter.decode(encoded, request.prompts,
+with_single=request.with_single)`` (engines rank their candidates, best first, and ignore
+a ``mask_input`` they cannot use); the answer comes back through `receive`, which
+ignores answers to superseded requests (generation numbers).
 
 Policy (issue: "multimask for a single click; for several prompts also offer the
 single-mask output"):
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sam_annotator.inference.segmenter import Candidate, EncodedImage, PromptSet, Segmenter
+from sam_annotator.model.prompt_types import Candidate, PromptSet
 
 
 @dataclass(frozen=True)
@@ -39,17 +41,6 @@ class _State:
     candidates: tuple[Candidate, ...]  # may still be the previous state's, until answered
     chosen: int | None
     answered: bool  # whether `candidates` answer `prompts`
-
-
-def decode_request(
-    segmenter: Segmenter, encoded: EncodedImage, request: DecodeRequest
-) -> list[Candidate]:
-    """Answer `request`: multimask candidates, plus the single output when asked, best first."""
-    prompts = request.prompts
-    if not segmenter.mask_input_supported and prompts.mask_input is not None:
-        prompts = prompts.with_mask_input(None)
-    candidates = segmenter.decode(encoded, prompts, with_single=request.with_single)
-    return sorted(candidates, key=lambda c: c.score, reverse=True)
 
 
 class PromptSession:

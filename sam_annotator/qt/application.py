@@ -7,20 +7,21 @@ controllers (labeling, navigation, project, engine) act on them; the widgets sho
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QInputDialog, QMessageBox, QProgressDialog
+from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from sam_annotator import __version__
 from sam_annotator.config import AppDirs, SettingsError, accept_min_part_area
 from sam_annotator.inference.checkpoints import CheckpointNotFoundError, resolve_checkpoint
+from sam_annotator.inference.encoding_store import EncodingStore
 from sam_annotator.io.pixel_cache import PixelCache
 from sam_annotator.model.document import Document
 from sam_annotator.model.undo_stack import UndoStack
 from sam_annotator.qt.actions import Keymap, KeymapError
 from sam_annotator.qt.dialogs.checkpoint import DOWNLOAD, LOCAL, CheckpointDialog
+from sam_annotator.qt.dialogs.download import DownloadDialog
 from sam_annotator.qt.dialogs.shortcuts import ShortcutsDialog
 from sam_annotator.qt.docks.annotations import AnnotationsDock
 from sam_annotator.qt.docks.categories import CategoriesDock
@@ -57,13 +58,14 @@ class LabelingApp(QObject):
         self.window.add_dock("Categories", self.categories, RIGHT)
         self.window.add_dock("Annotations", self.annotations, RIGHT)
         self.encodings = EncodingService(lambda image_id: self.navigator.load_pixels(image_id))
-        self._embedding_cache = None  # made on first use, on the encode worker (torch)
-        self._embedding_cache_lock = threading.Lock()
-        self._embedding_cache_bytes = self._cache_bound()
-        self.encodings.lookup = self._lookup_encoding
-        self.encodings.store_hook = self._store_encoding
+        self.encoding_store = EncodingStore(
+            dirs.embeddings, self._cache_bound(), lambda image_id: self.navigator.path_of(image_id)
+        )
+        self.encodings.lookup = self.encoding_store.lookup
+        self.encodings.store_hook = self.encoding_store.store
+        w = self.window
         self.labeling = LabelingController(
-            self.window, self.document, self.undo_stack, self.encodings.get
+            w.view, w.scene, w.candidates, self.document, self.undo_stack, self.encodings.get
         )
         self.navigator = Navigator(
             self.window, self.document, self.undo_stack, self.pixels, self.encodings,
@@ -171,7 +173,7 @@ class LabelingApp(QObject):
         for worker in (self.labeling.worker, self.proposals.worker):
             worker.shutdown(timeout=5.0)
 
-    # -- the disk embedding cache (called on the encode worker) -------------------------
+    # -- the disk embedding cache ------------------------------------------------------------
     def _cache_bound(self) -> int:
         """The embedding cache's size bound: setting ``embedding_cache_gb`` (0 = off)."""
         value = self.project.settings().get("embedding_cache_gb", DEFAULT_CACHE_GB)
@@ -179,32 +181,6 @@ class LabelingApp(QObject):
             self.show_message(f"Setting embedding_cache_gb={value!r} ignored: not a size")
             value = DEFAULT_CACHE_GB
         return int(value * 2**30)
-
-    def embedding_cache(self):
-        """The EmbeddingCache in ``<cache dir>/embeddings`` (the one ``sam-annotator
-        embed`` fills by default)."""
-        with self._embedding_cache_lock:
-            if self._embedding_cache is None:
-                from sam_annotator.inference.embedding_cache import EmbeddingCache
-
-                # No memory layer of its own: the EncodingService is the memory LRU.
-                self._embedding_cache = EmbeddingCache(
-                    self.dirs.embeddings,
-                    max_disk_bytes=self._embedding_cache_bytes,
-                    max_memory_bytes=0,
-                )
-            return self._embedding_cache
-
-    def _lookup_encoding(self, image_id: int, segmenter):
-        from sam_annotator.inference.embedding_cache import lookup_encoding
-
-        return lookup_encoding(self.embedding_cache(), segmenter, self.navigator.path_of(image_id))
-
-    def _store_encoding(self, image_id: int, segmenter, encoded) -> None:
-        from sam_annotator.inference.embedding_cache import store_encoding
-
-        path = self.navigator.path_of(image_id)
-        store_encoding(self.embedding_cache(), segmenter, path, encoded)
 
     # -- prompts and proposals share Enter / Tab / Esc -----------------------------------
     def _reviewing(self) -> bool:
@@ -270,33 +246,8 @@ class LabelingApp(QObject):
 
     def download(self, model_type: str) -> None:
         """Download an official checkpoint with a cancellable progress dialog."""
-        progress = QProgressDialog(
-            f"Downloading {model_type}… (a cancelled download resumes next time)",
-            "Cancel",
-            0,
-            0,
-            self.window,
-        )
-        progress.setWindowTitle("Segment Anything model")
-        progress.setMinimumDuration(0)
-        progress.canceled.connect(self.engine.cancel_download)
-
-        def on_progress(done: int, total: int) -> None:
-            if total:
-                progress.setMaximum(max(1, total // 2**20))
-                progress.setValue(done // 2**20)
-                progress.setLabelText(f"Downloading {model_type}: {done / 2**20:.0f} MB")
-
-        def on_finished(_path) -> None:
-            progress.reset()
-            progress.close()
-            self.engine.downloadProgress.disconnect(on_progress)
-            self.engine.downloadFinished.disconnect(on_finished)
-
-        self.engine.downloadProgress.connect(on_progress)
-        self.engine.downloadFinished.connect(on_finished)
-        self._download_dialog = progress
-        progress.show()
+        self._download_dialog = DownloadDialog(self.engine, model_type, self.window)
+        self._download_dialog.show()
         self.engine.download(model_type)
 
     def _on_engine(self, segmenter) -> None:

@@ -45,7 +45,7 @@ class EncodeResult:
 
 class EncodingService(QObject):
     ready = Signal(int, float)  # image id, seconds it took
-    failed = Signal(int, str)  # image id, reason
+    failed = Signal(int, object)  # image id, the exception that stopped it
     stateChanged = Signal(int)  # image id
 
     def __init__(
@@ -60,7 +60,7 @@ class EncodingService(QObject):
         self._segmenter: Segmenter | None = None
         self._max_bytes = max_bytes
         self._store: OrderedDict[int, EncodedImage] = OrderedDict()
-        self._failed: dict[int, str] = {}
+        self._failed: dict[int, Exception] = {}
         self._wanted: list[int] = []
         self.lookup: Callable[[int, Segmenter], EncodedImage | None] | None = None
         self.store_hook: Callable[[int, Segmenter, EncodedImage], None] | None = None
@@ -124,7 +124,8 @@ class EncodingService(QObject):
             return EncodingState.QUEUED
         return EncodingState.NONE
 
-    def failure(self, image_id: int) -> str | None:
+    def failure(self, image_id: int) -> Exception | None:
+        """Why encoding ``image_id`` failed (the exception), or None."""
         return self._failed.get(image_id)
 
     def shutdown(self) -> None:
@@ -168,12 +169,12 @@ class EncodingService(QObject):
         self.stateChanged.emit(key)
         self.ready.emit(key, result.seconds)
 
-    def _on_failed(self, key: Hashable, message: str) -> None:
+    def _on_failed(self, key: Hashable, error: Exception) -> None:
         if not isinstance(key, int):
             return
-        self._failed[key] = message
+        self._failed[key] = error
         self.stateChanged.emit(key)
-        self.failed.emit(key, message)
+        self.failed.emit(key, error)
 
     def _evict(self) -> None:
         wanted = set(self._wanted)

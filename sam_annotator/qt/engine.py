@@ -17,7 +17,7 @@ from sam_annotator.config import AppDirs
 from sam_annotator.inference.checkpoints import download_official, remember_checkpoint
 from sam_annotator.inference.grabcut import GrabCutSegmenter
 from sam_annotator.inference.segmenter import Segmenter
-from sam_annotator.qt.workers import BackgroundWorker
+from sam_annotator.qt.workers import BackgroundWorker, describe
 
 
 def load_sam(path: Path, model_type: str | None) -> Segmenter:
@@ -92,10 +92,10 @@ class EngineController(QObject):
             self.downloadFinished.emit(result)
             self.load(result)
 
-    def _on_failed(self, key, message: str) -> None:
+    def _on_failed(self, key, error: Exception) -> None:
         kind = key[0] if isinstance(key, tuple) else key
         if kind == "download":
             self.downloadFinished.emit(None)
-        self.loadFailed.emit(message)
+        self.loadFailed.emit(describe(error))
         if self.segmenter is None:
             self.use_grabcut()

@@ -21,7 +21,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor
 
-from sam_annotator.inference.segmenter import Candidate, EncodedImage, Segmenter
+from sam_annotator.inference.segmenter import EncodedImage, Segmenter
 from sam_annotator.model.commands import (
     AddAnnotation,
     DeleteAnnotations,
@@ -32,14 +32,15 @@ from sam_annotator.model.commands import (
 )
 from sam_annotator.model.document import Document, DocumentError
 from sam_annotator.model.geometry import ACCEPT_MIN_PART_AREA, mask_to_polygons
-from sam_annotator.model.prompts import DecodeRequest, PromptSession, decode_request
+from sam_annotator.model.prompt_types import Candidate
+from sam_annotator.model.prompts import DecodeRequest, PromptSession
 from sam_annotator.model.records import ImageStatus
 from sam_annotator.model.undo_stack import UndoStack
 from sam_annotator.qt.canvas.overlay import mask_overlay_rgba
-from sam_annotator.qt.canvas.scene import AnnotationView
-from sam_annotator.qt.docks.candidates import CandidatePreview, candidate_previews
-from sam_annotator.qt.main_window import MainWindow
-from sam_annotator.qt.workers import BackgroundWorker
+from sam_annotator.qt.canvas.scene import AnnotationView, CanvasScene
+from sam_annotator.qt.canvas.view import CanvasView
+from sam_annotator.qt.docks.candidates import CandidatePreview, CandidateStrip, candidate_previews
+from sam_annotator.qt.workers import BackgroundWorker, describe
 
 HIGHLIGHT = QColor(30, 144, 255)
 PREVIEW_BASE = 640  # long side of the downscaled photo the previews are cut from
@@ -80,14 +81,18 @@ class LabelingController(QObject):
 
     def __init__(
         self,
-        window: MainWindow,
+        view: CanvasView,
+        scene: CanvasScene,
+        candidates: CandidateStrip,
         document: Document,
         undo_stack: UndoStack,
         encoding_for: Callable[[int], EncodedImage | None],
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.window = window
+        self.view = view
+        self.scene = scene
+        self.candidates = candidates
         self.document = document
         self.undo_stack = undo_stack
         self._encoding_for = encoding_for
@@ -104,14 +109,15 @@ class LabelingController(QObject):
         self._previews: list[np.ndarray] = []
         self.worker = BackgroundWorker("decode", self)
         self.worker.finished.connect(self._on_worker_finished)
-        self.worker.failed.connect(lambda key, text: self.message.emit(f"SAM failed: {text}"))
-        view, scene = window.view, window.scene
+        self.worker.failed.connect(
+            lambda _key, error: self.message.emit(f"Segmentation failed: {describe(error)}")
+        )
         view.pointPrompted.connect(self.add_point)
         view.boxPrompted.connect(self.set_box)
         view.annotationPicked.connect(self.select)
         view.zoomChanged.connect(lambda _zoom: self._refresh_overlay())
         scene.polygonsEdited.connect(self.edit_polygons)
-        window.candidates.chosen.connect(self.choose)
+        candidates.chosen.connect(self.choose)
         document.events.changed.connect(self._on_document_changed)
 
     # -- image -------------------------------------------------------------------------
@@ -123,8 +129,8 @@ class LabelingController(QObject):
         self.selected = None
         self.hidden.clear()
         self._preview_base = None if rgb is None else downscaled(rgb)
-        self.window.scene.set_image(rgb)
-        self.window.view.fit()
+        self.scene.set_image(rgb)
+        self.view.fit()
         self._refresh_annotations()
         self._show_session()
         self.selectionChanged.emit(None)
@@ -185,11 +191,11 @@ class LabelingController(QObject):
             self.message.emit("Prompt kept: it is answered as soon as the image is encoded.")
             return
         segmenter, image_id, base = self.segmenter, self.image_id, self._preview_base
-        size = self.window.view.display_mask_size()
+        size = self.view.display_mask_size()
         color = self._color()
 
         def job() -> DecodeAnswer:
-            candidates = decode_request(segmenter, encoded, request)
+            candidates = segmenter.decode(encoded, request.prompts, with_single=request.with_single)
             overlay = None
             previews = []
             if candidates:
@@ -274,7 +280,7 @@ class LabelingController(QObject):
         if annotation_id is not None and not self.document.has_annotation(annotation_id):
             annotation_id = None
         self.selected = annotation_id
-        self.window.scene.set_selected(annotation_id)
+        self.scene.set_selected(annotation_id)
         self.selectionChanged.emit(annotation_id)
 
     def set_category(self, category_id: int) -> None:
@@ -307,7 +313,7 @@ class LabelingController(QObject):
                 self.accept()
 
     def _show_session(self, new_answer: bool = False) -> None:
-        scene, session = self.window.scene, self.session
+        scene, session = self.scene, self.session
         prompts = session.prompts
         points = [
             (x, y, label == 1) for (x, y), label in zip(prompts.points, prompts.labels, strict=True)
@@ -318,14 +324,14 @@ class LabelingController(QObject):
         if not session.candidates:
             self._previews = []
         previews = [
-            CandidatePreview(p, c.score, c.description or ("single" if c.index == 3 else ""))
+            CandidatePreview(p, c.score, c.description)
             for p, c in zip(self._previews, session.candidates, strict=False)
         ]
-        score_name = getattr(self.segmenter, "score_name", "score")
-        self.window.candidates.set_candidates(previews, session.chosen_index, score_name)
+        score_name = "score" if self.segmenter is None else self.segmenter.score_name
+        self.candidates.set_candidates(previews, session.chosen_index, score_name)
         self._refresh_overlay()
         waiting = session.is_waiting
-        self.window.view.viewport().setCursor(
+        self.view.viewport().setCursor(
             Qt.CursorShape.BusyCursor if waiting else Qt.CursorShape.CrossCursor
         )
 
@@ -333,14 +339,14 @@ class LabelingController(QObject):
         chosen, index = self.session.chosen, self.session.chosen_index
         encoded = None if self.image_id is None else self._encoding_for(self.image_id)
         if chosen is None or encoded is None or self.segmenter is None:
-            self.window.scene.set_candidate_overlay(None)
+            self.scene.set_candidate_overlay(None)
             return
         overlay = self._overlay_cache.get(index)
-        size = self.window.view.display_mask_size()
+        size = self.view.display_mask_size()
         if overlay is None or overlay.shape[:2] != size:
             overlay = render_overlay(self.segmenter, encoded, chosen, size, self._color())
             self._overlay_cache[index] = overlay
-        self.window.scene.set_candidate_overlay(overlay)
+        self.scene.set_candidate_overlay(overlay)
 
     def _color(self) -> QColor:
         if self.category_id is not None and self._has_category(self.category_id):
@@ -366,7 +372,7 @@ class LabelingController(QObject):
 
     def _refresh_annotations(self) -> None:
         if self.image_id is None:
-            self.window.scene.set_annotations([])
+            self.scene.set_annotations([])
             return
         views = []
         for annotation in self.document.annotations(self.image_id):
@@ -375,5 +381,5 @@ class LabelingController(QObject):
             color = QColor(self.document.category(annotation.category_id).color)
             visible = annotation.id not in self.hidden
             views.append(AnnotationView(annotation.id, annotation.polygons, color, visible))
-        self.window.scene.set_annotations(views)
-        self.window.scene.set_selected(self.selected)
+        self.scene.set_annotations(views)
+        self.scene.set_selected(self.selected)

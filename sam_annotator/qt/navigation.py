@@ -21,6 +21,7 @@ from sam_annotator.qt.docks.images import ImagesDock
 from sam_annotator.qt.encodings import EncodingService, EncodingState
 from sam_annotator.qt.labeling import LabelingController
 from sam_annotator.qt.main_window import MainWindow
+from sam_annotator.qt.workers import describe
 
 PREFETCH = 1  # neighbours on each side
 
@@ -172,11 +173,11 @@ class Navigator(QObject):
             self.labeling.encoding_ready(image_id)
             self.message.emit(f"Image ready ({seconds:.1f} s)")
 
-    def _on_encoding_failed(self, image_id: int, reason: str) -> None:
-        if isinstance(reason, str) and reason.startswith("ImageLoadError"):
-            self.images_dock.set_broken(image_id, reason.split(": ", 2)[-1])
+    def _on_encoding_failed(self, image_id: int, error: Exception) -> None:
+        if isinstance(error, ImageLoadError):
+            self.images_dock.set_broken(image_id, error.reason)
         if image_id == self.current:
-            self.message.emit(f"Cannot prepare this image: {reason}")
+            self.message.emit(f"Cannot prepare this image: {describe(error)}")
             self._show_encoding_state()
 
     def _on_reset(self) -> None:

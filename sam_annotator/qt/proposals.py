@@ -1,45 +1,37 @@
 """Segment everything on the current image, and the keyboard review of the proposals.
 
-`G` runs SAM's automatic mask generator on a worker (progress in the status bar; `Esc`
-cancels), reusing the image's embedding where the engine has one. Its masks become
-proposals, drawn as outlines that do not hide the image; proposals overlapping existing
-annotations are hidden. While proposals are under review and no object is being
-prompted: `Enter` accepts the current one (into the current category, undoable), `X`
-rejects it, `Tab` / `Shift+Tab` move, `Ctrl+Shift+Enter` accepts every proposal at or
-above the IoU threshold, `Esc` ends the review.
+`G` asks the engine to propose everything (``Segmenter.propose_all``: SAM's automatic mask
+generator) on a worker (progress in the status bar; `Esc` cancels), reusing the image's
+encoding when it is ready. The proposals are drawn as outlines that do not hide the
+image; proposals overlapping existing annotations are hidden. While proposals are under
+review and no object is being prompted: `Enter` accepts the current one (into the current
+category, undoable), `X` rejects it, `Tab` / `Shift+Tab` move, `Ctrl+Shift+Enter`
+accepts every proposal at or above the IoU threshold, `Esc` ends the review.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from sam_annotator.inference.segmenter import (
+    EncodedImage,
+    ProposalsCancelledError,
+    Segmenter,
+    UnsupportedOperationError,
+)
 from sam_annotator.model.commands import AddAnnotations, MacroCommand, SetImageStatus
 from sam_annotator.model.document import Document, DocumentError
 from sam_annotator.model.proposals import Proposal, ProposalReview
 from sam_annotator.model.records import ImageStatus
 from sam_annotator.model.undo_stack import UndoStack
 from sam_annotator.qt.main_window import MainWindow
-from sam_annotator.qt.workers import BackgroundWorker
+from sam_annotator.qt.workers import BackgroundWorker, describe
 
 DEFAULT_ACCEPT_THRESHOLD = 0.9
-
-
-class GenerationCancelledError(Exception):
-    """The user stopped the generation."""
-
-
-def default_generator_factory(segmenter):
-    """SAM's automatic mask generator for a SamSegmenter (ValueError for other engines)."""
-    model = getattr(segmenter, "model", None)
-    if model is None:
-        raise ValueError(f"Segment everything needs SAM; the engine is {segmenter.name}")
-    from sam_core import SamAutomaticMaskGenerator  # torch is loaded by then anyway
-
-    return SamAutomaticMaskGenerator(model)
 
 
 @dataclass(frozen=True)
@@ -59,14 +51,12 @@ class ProposalsController(QObject):
         document: Document,
         undo_stack: UndoStack,
         *,
-        generator_factory: Callable = default_generator_factory,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.window = window
         self.document = document
         self.undo_stack = undo_stack
-        self.generator_factory = generator_factory
         self.accept_threshold = DEFAULT_ACCEPT_THRESHOLD
         self.review: ProposalReview | None = None
         self._cancel = threading.Event()
@@ -82,34 +72,25 @@ class ProposalsController(QObject):
         return self.review is not None or self._running_for is not None
 
     # -- generation ----------------------------------------------------------------------
-    def start(self, image_id: int | None, image, segmenter, encoded=None) -> None:
+    def start(
+        self,
+        image_id: int | None,
+        image: np.ndarray | None,
+        segmenter: Segmenter | None,
+        encoded: EncodedImage | None = None,
+    ) -> None:
+        """Propose everything on ``image`` (HxWx3 RGB) with ``segmenter`` on the worker;
+        ``encoded`` is its encoding when ready (else the job encodes it first)."""
         if image_id is None or image is None or segmenter is None:
-            return
-        try:
-            generator = self.generator_factory(segmenter)
-        except ValueError as error:
-            self.message.emit(str(error))
             return
         self.end_review()
         self._cancel.clear()
         self._running_for = image_id
         cancel, progress = self._cancel, self.progress.emit
-        embedding = getattr(encoded, "embedding", None)
 
         def job() -> GenerationResult:
-            kwargs = {"progress": progress, "cancel": cancel}
-            if embedding is not None:
-                kwargs["embedding"] = embedding
-            records = generator.generate(image, **kwargs)
-            if cancel.is_set():
-                raise GenerationCancelledError()
-            proposals = []
-            for record in records:
-                proposal = Proposal.from_mask(
-                    record["segmentation"], record["predicted_iou"], record["stability_score"]
-                )
-                if proposal is not None:
-                    proposals.append(proposal)
+            encoding = encoded if encoded is not None else segmenter.encode(image)
+            proposals = segmenter.propose_all(encoding, image, progress=progress, cancel=cancel)
             return GenerationResult(image_id, proposals)
 
         self.window.show_progress("Segment everything", 0)
@@ -143,11 +124,15 @@ class ProposalsController(QObject):
         )
         self._show()
 
-    def _on_failed(self, _key, message: str) -> None:
+    def _on_failed(self, _key, error: Exception) -> None:
         self._running_for = None
         self.window.hide_progress()
-        cancelled = "Cancelled" in message
-        self.message.emit("Segment everything cancelled." if cancelled else message)
+        if isinstance(error, ProposalsCancelledError):
+            self.message.emit("Segment everything cancelled.")
+        elif isinstance(error, UnsupportedOperationError):
+            self.message.emit(str(error))
+        else:
+            self.message.emit(f"Segment everything failed: {describe(error)}")
         self.reviewChanged.emit()
 
     # -- review --------------------------------------------------------------------------

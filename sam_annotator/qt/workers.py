@@ -12,7 +12,8 @@ signals are emitted from the worker thread). Jobs are keyed:
 
 A job that is already running is never interrupted (torch cannot be stopped mid-call);
 its result still arrives, tagged with its key, and the receiver decides whether it is
-still wanted. A job's exception arrives as `failed(key, message)`, never as a crash.
+still wanted. A job's exception arrives as `failed(key, exception)`, never as a crash:
+receivers test its type (`isinstance`), and `describe(exception)` words it for the user.
 """
 
 from __future__ import annotations
@@ -28,12 +29,17 @@ from PySide6.QtCore import QObject, Signal
 Job = Callable[[], Any]
 
 
+def describe(error: BaseException) -> str:
+    """An exception as one line for the status bar: ``"TypeName: message"``."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
 class BackgroundWorker(QObject):
     """One background thread that runs keyed jobs in order; see the module docstring."""
 
     started = Signal(object)  # key
     finished = Signal(object, object)  # key, result
-    failed = Signal(object, str)  # key, message for the user
+    failed = Signal(object, object)  # key, the job's exception
     idle = Signal()
 
     def __init__(self, name: str, parent: QObject | None = None) -> None:
@@ -104,12 +110,11 @@ class BackgroundWorker(QObject):
             try:
                 result = job()
             except Exception as exc:  # reported to the GUI, never raised into Qt
-                message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 traceback.print_exc()
                 with self._condition:
                     self._running_key = None
                     now_idle = not self._queue
-                self.failed.emit(key, message)
+                self.failed.emit(key, exc)
             else:
                 with self._condition:
                     self._running_key = None

@@ -406,34 +406,6 @@ def decomposed_rel_pos_terms(
     return bias_h.reshape(batch, q_h * q_w, k_h), bias_w.reshape(batch, q_h * q_w, k_w)
 
 
-def add_decomposed_rel_pos(
-    attn: torch.Tensor,
-    q: torch.Tensor,
-    rel_pos_h: torch.Tensor,
-    rel_pos_w: torch.Tensor,
-    q_size: tuple[int, int],
-    k_size: tuple[int, int],
-) -> torch.Tensor:
-    """Add the decomposed relative position bias of MViTv2 to attention scores.
-
-    Args:
-        attn: ``B x (q_h*q_w) x (k_h*k_w)`` attention scores.
-        q: ``B x (q_h*q_w) x C`` queries.
-        rel_pos_h: ``Lh x C`` table for the height axis.
-        rel_pos_w: ``Lw x C`` table for the width axis.
-        q_size: query grid (q_h, q_w).
-        k_size: key grid (k_h, k_w).
-
-    Returns:
-        ``B x (q_h*q_w) x (k_h*k_w)`` scores with the bias added (a new tensor).
-    """
-    bias_h, bias_w = decomposed_rel_pos_terms(q, rel_pos_h, rel_pos_w, q_size, k_size)
-    batch, queries, _ = attn.shape
-    scores = attn.view(batch, queries, *k_size) + bias_h[:, :, :, None]
-    scores = scores + bias_w[:, :, None, :]
-    return scores.view(batch, queries, k_size[0] * k_size[1])
-
-
 class PatchEmbed(nn.Module):
     """Image to patch tokens: ``BxCxHxW`` -> ``B x H/s x W/s x embed_dim`` (a strided conv)."""
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sam_core.mask_logits import upscale_logits
 from sam_core.modeling.mask_decoder import MaskDecoder
 from sam_core.modeling.prompt_encoder import PromptEncoder
 
@@ -124,10 +125,7 @@ class Sam(nn.Module):
             input_size: (h, w) of the resized image before padding.
             original_size: (H, W) of the image before resizing.
         """
-        side = self.image_encoder.img_size
-        masks = F.interpolate(masks, (side, side), mode="bilinear", align_corners=False)
-        masks = masks[..., : input_size[0], : input_size[1]]
-        return F.interpolate(masks, tuple(original_size), mode="bilinear", align_corners=False)
+        return upscale_logits(masks, input_size, original_size, self.image_encoder.img_size)
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise colours of a ``...x3xhxw`` image (0-255 scale) and pad it bottom/right

@@ -42,7 +42,7 @@ def test_get_rel_pos_interpolates_a_short_table(official_encoder):
 
 
 @pytest.mark.parametrize(("q_hw", "k_hw"), [((6, 4), (6, 4)), ((3, 5), (6, 10)), ((4, 4), (2, 2))])
-def test_add_decomposed_rel_pos_matches_official(official_encoder, q_hw, k_hw):
+def test_decomposed_rel_pos_terms_match_the_official_bias(official_encoder, q_hw, k_hw):
     generator = torch.Generator().manual_seed(7)
     batch, channels = 3, 8
     q = torch.randn(batch, q_hw[0] * q_hw[1], channels, generator=generator)
@@ -50,7 +50,10 @@ def test_add_decomposed_rel_pos_matches_official(official_encoder, q_hw, k_hw):
     rel_h = torch.randn(2 * q_hw[0] - 1, channels, generator=generator)
     rel_w = torch.randn(2 * q_hw[1] - 1, channels, generator=generator)
     expected = official_encoder.add_decomposed_rel_pos(attn, q, rel_h, rel_w, q_hw, k_hw)
-    result = ours.add_decomposed_rel_pos(attn, q, rel_h, rel_w, q_hw, k_hw)
+    # Our attention adds the two terms to the scores inside its blocked loop; the same sum:
+    bias_h, bias_w = ours.decomposed_rel_pos_terms(q, rel_h, rel_w, q_hw, k_hw)
+    scores = attn.view(batch, -1, *k_hw) + bias_h[:, :, :, None]
+    result = (scores + bias_w[:, :, None, :]).view(batch, -1, k_hw[0] * k_hw[1])
     assert torch.equal(result, expected)
 
 

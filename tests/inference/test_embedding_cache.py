@@ -23,8 +23,8 @@ from sam_annotator.inference.embedding_cache import (
 from sam_annotator.inference.embedding_file import MAGIC, SUFFIX, decode_entry, encode_entry
 from sam_annotator.inference.grabcut import GrabCutSegmenter
 from sam_annotator.inference.sam_segmenter import SamSegmenter
-from sam_annotator.inference.segmenter import PromptSet
 from sam_annotator.io.images import load_image
+from sam_annotator.model.prompt_types import PromptSet
 from sam_core import PREPROCESSING_VERSION, ImageEmbedding, build_sam_vit_tiny_test
 
 ENTRY_BYTES = 256 * 64 * 64 * 4  # one SAM embedding's features

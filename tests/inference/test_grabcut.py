@@ -12,13 +12,8 @@ from pycocotools import mask as mask_utils
 
 from sam_annotator.inference import grabcut
 from sam_annotator.inference.grabcut import GrabCutEncoding, GrabCutSegmenter
-from sam_annotator.inference.segmenter import (
-    SINGLE_MASK_INDEX,
-    Candidate,
-    EncodedImage,
-    PromptSet,
-    Segmenter,
-)
+from sam_annotator.inference.segmenter import EncodedImage, Segmenter, UnsupportedOperationError
+from sam_annotator.model.prompt_types import Candidate, PromptSet
 
 # Boxes drawn by hand around the objects, XYXY in original pixels.
 DOG_BOX = (0, 175, 420, 534)  # the bulldog in dog.jpg (800x534)
@@ -216,7 +211,7 @@ def test_single_mask_output_is_the_best_candidate(
     prompts = PromptSet(box=DOG_BOX)
     best = segmenter.decode(dog, prompts)[0]
     (single,) = segmenter.decode(dog, prompts, multimask=False)
-    assert single.index == SINGLE_MASK_INDEX
+    assert single.index == best.index == 0
     assert single.score == best.score
     np.testing.assert_array_equal(segmenter.render(dog, single), segmenter.render(dog, best))
     # So asking for the single answer besides the alternatives adds no duplicate.
@@ -290,3 +285,18 @@ def test_box_prompt_iou_against_coco_ground_truth(
         ious.append(iou(best_mask(segmenter, enc, PromptSet(box=(x, y, x + w, y + h))), truth))
     assert min(ious) >= 0.6, ious
     assert np.mean(ious) >= 0.7, ious
+
+
+def test_grabcut_says_what_it_cannot_do(segmenter: GrabCutSegmenter, dog: GrabCutEncoding):
+    image = np.zeros((*dog.original_size, 3), np.uint8)
+    with pytest.raises(UnsupportedOperationError, match="needs a SAM model"):
+        segmenter.propose_all(dog, image)
+    with pytest.raises(UnsupportedOperationError, match="no mask prompt"):
+        segmenter.mask_input_from_mask(dog, np.zeros(dog.original_size, bool))
+
+
+def test_grabcut_ignores_a_mask_prompt(segmenter: GrabCutSegmenter, dog: GrabCutEncoding):
+    prompts = PromptSet(box=DOG_BOX)
+    with_mask = prompts.with_mask_input(np.ones((1, 256, 256), np.float32))
+    plain, masked = segmenter.decode(dog, prompts), segmenter.decode(dog, with_mask)
+    assert [c.score for c in plain] == [c.score for c in masked]

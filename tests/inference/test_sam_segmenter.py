@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -14,16 +13,17 @@ from sam_annotator.inference.grabcut import GrabCutSegmenter
 from sam_annotator.inference.sam_segmenter import (
     SamEncoding,
     SamSegmenter,
-    _resample_logits,
     load_sam_segmenter,
 )
 from sam_annotator.inference.segmenter import (
-    SINGLE_MASK_INDEX,
     EncodedImage,
-    PromptSet,
+    ProposalsCancelledError,
+    ProposalSettings,
     Segmenter,
+    proposals_from_records,
 )
-from sam_core import SamPredictor, build_sam_vit_tiny_test
+from sam_annotator.model.prompt_types import PromptSet
+from sam_core import SINGLE_OUTPUT, SamAutomaticMaskGenerator, SamPredictor, build_sam_vit_tiny_test
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_single_output_box_and_mask_input(segmenter, encoded, predictor) -> None
         points=((250.5, 150.5),), labels=(0,), box=(100.5, 50.5, 400.5, 300.5), mask_input=logits
     )
     (single,) = segmenter.decode(encoded, prompts, multimask=False)
-    assert single.index == SINGLE_MASK_INDEX
+    assert single.index == SINGLE_OUTPUT
     _, scores, low_res = predictor.predict(
         point_coords=np.array([[250, 150]], np.float32),
         point_labels=np.array([0]),
@@ -127,45 +127,6 @@ def test_display_and_full_size_render_use_the_models_threshold(
     # random model's logits are noise, so the two sizes agree only roughly: ~94 % vs ~65 %).
     agreement = np.mean(small == full[::2, ::2])
     assert agreement > np.mean(at_zero == full[::2, ::2]) + 0.2
-
-
-@pytest.mark.parametrize("size", [(534, 800), (267, 400), (100, 150)])
-def test_one_step_resample_matches_the_official_two_step_upsampling(model, size) -> None:
-    # A smooth logit field (real SAM logits are smooth; random-model ones are noise).
-    yy, xx = np.mgrid[0:256, 0:256].astype(np.float32)
-    field = np.sin(xx / 9.0) + np.cos(yy / 13.0)
-    with torch.inference_mode():
-        official = model.postprocess_masks(torch.from_numpy(field)[None, None], (683, 1024), size)
-    ours = _resample_logits(field, (683, 1024), size)
-    assert np.abs(ours - official[0, 0].numpy()).max() < 0.02  # of an amplitude of 2
-
-
-def affine_resample(logits: np.ndarray, input_size, size) -> np.ndarray:
-    """The display resample by its definition: one bilinear affine warp, edges replicated."""
-    valid_h, valid_w = input_size[0] / 4, input_size[1] / 4
-    sx, sy = valid_w / size[1], valid_h / size[0]
-    matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    return cv2.warpAffine(logits, matrix, size[::-1], flags=flags, borderMode=cv2.BORDER_REPLICATE)
-
-
-@pytest.mark.parametrize(
-    ("input_size", "size"),
-    [
-        ((683, 1024), (1000, 1500)),  # enlarged, the image part not a whole number of cells
-        ((683, 1024), (100, 150)),  # reduced
-        ((1024, 683), (1500, 1000)),  # portrait
-        ((1024, 1024), (512, 512)),  # the whole grid, exactly twice
-        ((1024, 1024), (256, 256)),  # the grid itself
-        ((1024, 1022), (7, 5)),  # the part ends inside the last cell
-        ((16, 1024), (3, 700)),  # a strip a few cells high
-    ],
-)
-def test_display_resample_is_the_affine_warp(input_size, size) -> None:
-    field = np.random.default_rng(0).normal(size=(256, 256)).astype(np.float32)
-    ours = _resample_logits(field, input_size, size)
-    assert ours.shape == size and ours.dtype == np.float32
-    np.testing.assert_allclose(ours, affine_resample(field, input_size, size), atol=1e-4)
 
 
 def test_no_object_no_candidates(segmenter, encoded) -> None:
@@ -228,7 +189,7 @@ def test_multimask_and_single_candidates_cost_one_decoder_call(model, photo, mon
     prompts = PromptSet(points=((300.0, 200.0),), labels=(1,))
     both = segmenter.decode(encoded, prompts, with_single=True)
     assert len(calls) == 1
-    assert sorted(c.index for c in both) == [0, 1, 2, SINGLE_MASK_INDEX]
+    assert sorted(c.index for c in both) == [0, 1, 2, SINGLE_OUTPUT]
     assert [c.score for c in both] == sorted((c.score for c in both), reverse=True)
     assert all(not c.low_res_logits.flags.writeable for c in both)
     # The same answers as asking separately.
@@ -248,3 +209,44 @@ def test_weights_changed_in_place_are_not_paired_with_the_old_identity(photo) ->
     assert encoded.model_id != segmenter.model_id  # ... and named after them
     with pytest.raises(ValueError, match="encoded by"):
         segmenter.decode(encoded, PromptSet(points=((1.5, 1.5),), labels=(1,)))
+
+
+def test_an_annotation_mask_becomes_a_mask_prompt_for_refinement(segmenter, encoded) -> None:
+    height, width = encoded.original_size
+    mask = np.zeros((height, width), bool)
+    mask[100:300, 200:500] = True
+    prompt = segmenter.mask_input_from_mask(encoded, mask)
+    assert prompt.shape == (1, 256, 256)
+    click = PromptSet(points=((350.5, 200.5),), labels=(1,))
+    prompts = click.with_mask_input(prompt)
+    candidates = segmenter.decode(encoded, prompts, with_single=True)
+    plain = segmenter.decode(encoded, click, with_single=True)
+    assert len(candidates) == 4
+    by_index = {c.index: c.low_res_logits for c in plain}
+    assert all(not np.allclose(c.low_res_logits, by_index[c.index]) for c in candidates)
+    with pytest.raises(ValueError, match="the mask is"):
+        segmenter.mask_input_from_mask(encoded, mask[:-1])
+    with pytest.raises(ValueError, match="1x256x256"):
+        segmenter.decode(encoded, prompts.with_mask_input(np.zeros((1, 64, 64), np.float32)))
+
+
+def test_propose_all_is_the_mask_generator_on_the_images_embedding(segmenter, encoded, photo):
+    settings = ProposalSettings(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    proposals = segmenter.propose_all(encoded, photo, settings)
+    records = SamAutomaticMaskGenerator(
+        segmenter.model, points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0
+    ).generate(photo)
+    expected = proposals_from_records(records)
+    assert proposals and len(proposals) == len(expected)
+    for ours, theirs in zip(proposals, expected, strict=True):
+        assert ours.predicted_iou == pytest.approx(theirs.predicted_iou, abs=1e-5)
+        assert ours.area == theirs.area
+
+
+def test_propose_all_stops_when_cancelled(segmenter, encoded, photo) -> None:
+    import threading
+
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(ProposalsCancelledError):
+        segmenter.propose_all(encoded, photo, ProposalSettings(points_per_side=4), cancel=cancel)

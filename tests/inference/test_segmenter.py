@@ -7,13 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from sam_annotator.inference.segmenter import (
-    LOW_RES_SIDE,
-    Candidate,
-    PromptSet,
-    check_rgb_image,
-    check_size,
-)
+from sam_annotator.inference.segmenter import check_rgb_image, check_size
+from sam_annotator.model.prompt_types import MAX_PROMPT_POINTS, Candidate, PromptSet
+
+LOW_RES_SIDE = 256
 
 
 def test_empty_prompt_set() -> None:
@@ -61,7 +58,7 @@ def test_arrays_for_engines_have_documented_shapes_and_dtypes() -> None:
         ({"box": (0, 0, 1)}, "box must be (x0, y0, x1, y1)"),
         ({"box": 3}, "box must be (x0, y0, x1, y1)"),
         ({"box": (0, 0, math.inf, 1)}, "box x1 must be finite"),
-        ({"mask_input": np.zeros((1, 64, 64), np.float32)}, "1x256x256"),
+        ({"mask_input": np.zeros((1, 64, 32), np.float32)}, "1xSxS"),
         ({"mask_input": np.zeros((1, 256, 256), np.uint8)}, "float logits"),
         ({"mask_input": np.full((1, 256, 256), np.nan, np.float32)}, "NaN or infinite"),
     ],
@@ -84,6 +81,19 @@ def test_mask_input_is_an_owned_read_only_float32_copy() -> None:
     assert prompts.mask_input[0, 0, 0] == 0.0  # ... the prompt set does not
     with pytest.raises(ValueError):
         prompts.mask_input[0, 0, 0] = 1.0
+
+
+@pytest.mark.parametrize("shape", [(1, 256, 128), (2, 256, 256), (1, 1, 256, 256), (0, 0)])
+def test_mask_input_must_be_one_square_plane(shape) -> None:
+    with pytest.raises(ValueError, match="1xSxS"):
+        PromptSet(points=((1, 1),), labels=(1,), mask_input=np.zeros(shape, np.float32))
+
+
+def test_too_many_points_are_refused_with_the_limit() -> None:
+    many = [(1.0, 1.0)] * (MAX_PROMPT_POINTS + 1)
+    with pytest.raises(ValueError, match=f"at most {MAX_PROMPT_POINTS}"):
+        PromptSet(points=many, labels=[1] * len(many))
+    assert len(PromptSet(points=many[1:], labels=[1] * MAX_PROMPT_POINTS).points) == 1000
 
 
 def test_helpers_build_new_prompt_sets() -> None:

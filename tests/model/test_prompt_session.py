@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sam_annotator.inference.segmenter import Candidate, PromptSet
-from sam_annotator.model.prompts import DecodeRequest, PromptSession, decode_request
+from sam_annotator.model.prompt_types import Candidate
+from sam_annotator.model.prompts import DecodeRequest, PromptSession
 
 
 def _candidates(*scores: float, fill: float = 0.0) -> list[Candidate]:
@@ -96,31 +96,3 @@ def test_undo_to_an_unanswered_state_asks_again() -> None:
     assert isinstance(request, DecodeRequest)
     assert request.prompts.points == ((1.0, 1.0),)
     assert session.is_waiting
-
-
-class _FakeSegmenter:
-    name = "fake"
-    model_id = "fake"
-    mask_input_supported = False
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[PromptSet, bool]] = []
-
-    def decode(self, encoded, prompts, *, multimask=True, with_single=False):
-        self.calls.append((prompts, with_single))
-        single = [Candidate(score=0.7, low_res_logits=None, index=3)] if with_single else []
-        return [*single, *_candidates(0.5, 0.9, 0.1)]  # unsorted on purpose
-
-
-def test_decode_request_merges_single_output_and_ranks_by_score() -> None:
-    segmenter = _FakeSegmenter()
-    session = PromptSession()
-    first = session.add_point(1, 1, True)
-    session.receive(first.generation, _candidates(0.9))
-    request = session.add_point(2, 2, True)
-    assert request.prompts.mask_input is not None
-    result = decode_request(segmenter, object(), request)
-    assert [c.score for c in result] == [0.9, 0.7, 0.5, 0.1]
-    assert [with_single for _, with_single in segmenter.calls] == [True]  # one engine call
-    # An engine that cannot use mask_input never receives it.
-    assert all(prompts.mask_input is None for prompts, _ in segmenter.calls)

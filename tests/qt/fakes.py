@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sam_annotator.inference.segmenter import Candidate, PromptSet
+from sam_annotator.model.prompt_types import Candidate, PromptSet
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def test_a_new_session_reads_embeddings_from_the_disk_cache(
     try:
         current = second.navigator.current
         qtbot.waitUntil(lambda: state(second, current) is EncodingState.READY, timeout=10000)
-        assert second.embedding_cache().stats().disk_hits >= 1
+        assert second.encoding_store.cache().stats().disk_hits >= 1
         view = second.window.view
         qtbot.mouseClick(
             view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(QPointF(300, 200))
@@ -92,7 +92,7 @@ def test_an_unusable_cache_setting_falls_back_to_the_default(qtbot, tmp_path) ->
     app = LabelingApp(AppDirs.under(home))
     qtbot.addWidget(app.window)
     try:
-        assert app.embedding_cache().max_disk_bytes == 4 * 2**30
+        assert app.encoding_store.cache().max_disk_bytes == 4 * 2**30
         assert "embedding_cache_gb" in app.window.statusBar().currentMessage()
     finally:
         app.shutdown()
@@ -127,7 +127,7 @@ def test_mobilesam_labels_in_the_app_and_keeps_its_own_cache_entries(
         app.engine.load(tiny_checkpoint)
         qtbot.waitUntil(lambda: app.window.engine_label.text().startswith("SAM "), timeout=30000)
         qtbot.waitUntil(lambda: state(app, current) is EncodingState.READY, timeout=60000)
-        stats = app.embedding_cache().stats()
+        stats = app.encoding_store.cache().stats()
         assert stats.memory_hits + stats.disk_hits == 0  # nothing of vit_t was reused
         sam_files = set(AppDirs.under(home).embeddings.glob("*.samemb")) - mobile_files
         assert sam_files

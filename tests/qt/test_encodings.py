@@ -71,9 +71,11 @@ def test_failure_is_reported_and_remembered(qtbot) -> None:
         service.set_segmenter(FakeSegmenter())
         with qtbot.waitSignal(service.failed, timeout=5000) as blocker:
             service.focus(2)
-        assert blocker.args == [2, "OSError: truncated JPEG"]
+        image_id, error = blocker.args
+        assert image_id == 2
+        assert isinstance(error, OSError) and str(error) == "truncated JPEG"
         assert service.state(2) is EncodingState.FAILED
-        assert "truncated" in service.failure(2)
+        assert service.failure(2) is error
     finally:
         service.shutdown()
 

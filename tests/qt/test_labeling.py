@@ -29,7 +29,9 @@ def setup(qtbot):
     segmenter = FakeSegmenter()
     rgb = np.zeros((150, 200, 3), np.uint8)
     encodings: dict[int, object] = {}
-    controller = LabelingController(window, document, undo_stack, encodings.get)
+    controller = LabelingController(
+        window.view, window.scene, window.candidates, document, undo_stack, encodings.get
+    )
     controller.set_segmenter(segmenter)
     controller.set_image(image.id, rgb)
     yield controller, document, undo_stack, segmenter, encodings, image, rgb
@@ -52,10 +54,10 @@ def test_click_is_decoded_off_the_gui_thread_and_candidates_shown_best_first(qtb
     controller.add_point(100, 75, True)
     _wait_answer(qtbot, controller)
     assert threading.get_ident() not in segmenter.decode_threads
-    strip = controller.window.candidates
+    strip = controller.candidates
     assert strip.button_texts() == ["1: IoU 0.90", "2: IoU 0.60", "3: IoU 0.30"]
     assert strip.chosen_index == 0
-    assert controller.window.scene.has_candidate_overlay()
+    assert controller.scene.has_candidate_overlay()
 
 
 def test_prompts_made_before_the_encoding_are_answered_when_it_arrives(qtbot, setup):
@@ -85,7 +87,7 @@ def test_accept_adds_one_annotation_undoably_and_marks_the_image_started(qtbot, 
     assert annotation.area == pytest.approx(np.pi * 30**2, rel=0.05)
     assert document.image(image.id).status is ImageStatus.IN_PROGRESS
     assert not controller.session.is_active
-    assert len(controller.window.scene._annotation_items) == 1
+    assert len(controller.scene._annotation_items) == 1
     controller.undo()
     assert document.annotations(image.id) == ()
     assert document.image(image.id).status is ImageStatus.NOT_STARTED
@@ -166,4 +168,4 @@ def test_answers_for_another_image_are_ignored(qtbot, setup):
     controller.set_image(other.id, rgb)
     qtbot.wait(100)
     assert controller.session.candidates == ()
-    assert not controller.window.scene.has_candidate_overlay()
+    assert not controller.scene.has_candidate_overlay()

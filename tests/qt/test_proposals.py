@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from sam_annotator.inference.grabcut import GrabCutSegmenter
+from sam_annotator.inference.segmenter import ProposalsCancelledError, proposals_from_records
 from sam_annotator.model.commands import AddCategory
 from sam_annotator.model.document import Document
 from sam_annotator.model.undo_stack import UndoStack
 from sam_annotator.qt.main_window import MainWindow
-from sam_annotator.qt.proposals import ProposalsController, default_generator_factory
+from sam_annotator.qt.proposals import ProposalsController
 
 SIZE = (120, 160)
 
@@ -23,29 +25,34 @@ def _record(x0, y0, side, iou):
     return {"segmentation": mask, "predicted_iou": iou, "stability_score": 0.96}
 
 
-class FakeGenerator:
+class FakeProposer:
+    """An engine whose "segment everything" answers fixed records in three progress steps;
+    with a ``gate``, it waits for the gate (or the cancel event) at every step."""
+
+    name = "SAM fake"
+    model_id = "fake-proposer"
+
     def __init__(self, records, gate: threading.Event | None = None) -> None:
         self.records = records
         self.gate = gate
         self.threads: set[int] = set()
-        self.kwargs: dict = {}
+        self.encoded_with: list = []
 
-    def generate(self, image, *, progress=None, cancel=None, embedding=None):
+    def encode(self, image):
+        return ("encoded", image.shape[:2])
+
+    def propose_all(self, encoded, image, settings=None, *, progress=None, cancel=None):
         self.threads.add(threading.get_ident())
-        self.kwargs = {"embedding": embedding}
+        self.encoded_with.append(encoded)
         for step in range(1, 4):
             if self.gate is not None:
                 while not self.gate.wait(0.01):
                     if cancel.is_set():
-                        raise RuntimeError("GenerationCancelled")
+                        raise ProposalsCancelledError("cancelled")
             if cancel is not None and cancel.is_set():
-                raise RuntimeError("GenerationCancelled")
+                raise ProposalsCancelledError("cancelled")
             progress(step, 3)
-        return list(self.records)
-
-
-class FakeEngine:
-    name = "SAM fake"
+        return proposals_from_records(self.records)
 
 
 @pytest.fixture
@@ -58,30 +65,28 @@ def setup(qtbot):
     window = MainWindow()
     qtbot.addWidget(window)
     records = [_record(10, 10, 30, 0.95), _record(60, 10, 30, 0.80), _record(10, 60, 40, 0.92)]
-    generator = FakeGenerator(records)
-    controller = ProposalsController(
-        window, document, stack, generator_factory=lambda engine: generator
-    )
-    yield controller, document, stack, image, category, generator
+    engine = FakeProposer(records)
+    controller = ProposalsController(window, document, stack)
+    yield controller, document, stack, image, category, engine
     controller.worker.shutdown()
 
 
-def _generate(qtbot, controller, image) -> None:
-    controller.start(image.id, np.zeros((*SIZE, 3), np.uint8), FakeEngine())
+def _generate(qtbot, controller, image, engine, encoded=None) -> None:
+    controller.start(image.id, np.zeros((*SIZE, 3), np.uint8), engine, encoded)
     qtbot.waitUntil(lambda: controller.review is not None, timeout=5000)
 
 
 def test_generation_runs_off_the_gui_thread_and_outlines_proposals(qtbot, setup) -> None:
-    controller, _, _, image, _, generator = setup
-    _generate(qtbot, controller, image)
-    assert threading.get_ident() not in generator.threads
+    controller, _, _, image, _, engine = setup
+    _generate(qtbot, controller, image, engine)
+    assert engine.threads and threading.get_ident() not in engine.threads
     assert controller.window.scene.proposal_count() == 3
     assert controller.review.current_proposal.predicted_iou == 0.95
 
 
 def test_accept_reject_and_step_from_the_keyboard_model(qtbot, setup) -> None:
-    controller, document, stack, image, category, _ = setup
-    _generate(qtbot, controller, image)
+    controller, document, stack, image, category, engine = setup
+    _generate(qtbot, controller, image, engine)
     assert controller.accept(category)
     (annotation,) = document.annotations(image.id)
     assert annotation.area == 900
@@ -95,8 +100,8 @@ def test_accept_reject_and_step_from_the_keyboard_model(qtbot, setup) -> None:
 
 
 def test_accept_all_is_one_undo_step(qtbot, setup) -> None:
-    controller, document, stack, image, category, _ = setup
-    _generate(qtbot, controller, image)
+    controller, document, stack, image, category, engine = setup
+    _generate(qtbot, controller, image, engine)
     controller.accept_threshold = 0.9
     assert controller.accept_all(category) == 2
     assert len(document.annotations(image.id)) == 2
@@ -105,10 +110,10 @@ def test_accept_all_is_one_undo_step(qtbot, setup) -> None:
 
 
 def test_rerun_hides_what_is_already_labeled(qtbot, setup) -> None:
-    controller, document, _, image, category, _ = setup
-    _generate(qtbot, controller, image)
+    controller, document, _, image, category, engine = setup
+    _generate(qtbot, controller, image, engine)
     controller.accept(category)
-    _generate(qtbot, controller, image)
+    _generate(qtbot, controller, image, engine)
     assert controller.review.hidden_count == 1
     assert controller.window.scene.proposal_count() == 2
 
@@ -116,10 +121,9 @@ def test_rerun_hides_what_is_already_labeled(qtbot, setup) -> None:
 def test_cancel_stops_the_generation(qtbot, setup) -> None:
     controller, document, stack, image, _, _ = setup
     gate = threading.Event()
-    controller.generator_factory = lambda engine: FakeGenerator([], gate)
     messages = []
     controller.message.connect(messages.append)
-    controller.start(image.id, np.zeros((*SIZE, 3), np.uint8), FakeEngine())
+    controller.start(image.id, np.zeros((*SIZE, 3), np.uint8), FakeProposer([], gate))
     assert controller.active
     controller.cancel()
     qtbot.waitUntil(lambda: not controller.active, timeout=5000)
@@ -127,15 +131,26 @@ def test_cancel_stops_the_generation(qtbot, setup) -> None:
     assert messages[-1] == "Segment everything cancelled."
 
 
-def test_other_engines_are_told_that_sam_is_needed(qtbot) -> None:
-    class GrabCutLike:
-        name = "GrabCut (classical, no model)"
+def test_the_image_encoding_is_reused_when_ready(qtbot, setup) -> None:
+    controller, _, _, image, _, engine = setup
+    ready = ("ready encoding",)
+    _generate(qtbot, controller, image, engine, encoded=ready)
+    _generate(qtbot, controller, image, engine)  # not ready: the job encodes the image
+    assert engine.encoded_with == [ready, ("encoded", SIZE)]
 
-    with pytest.raises(ValueError, match="needs SAM"):
-        default_generator_factory(GrabCutLike())
+
+def test_engines_that_cannot_propose_say_so(qtbot, setup) -> None:
+    controller, _, _, image, _, _ = setup
+    messages = []
+    controller.message.connect(messages.append)
+    controller.start(image.id, np.zeros((*SIZE, 3), np.uint8), GrabCutSegmenter())
+    qtbot.waitUntil(lambda: not controller.active, timeout=5000)
+    assert messages[-1] == "Segment everything needs a SAM model; the engine is " + (
+        GrabCutSegmenter.name
+    )
 
 
-def test_keys_route_to_the_review_when_nothing_is_prompted(qtbot, tmp_path, real_data):
+def test_keys_route_to_the_review_when_nothing_is_prompted(qtbot, tmp_path, real_data, monkeypatch):
     from sam_annotator.config import AppDirs
     from sam_annotator.qt.application import LabelingApp
 
@@ -154,7 +169,8 @@ def test_keys_route_to_the_review_when_nothing_is_prompted(qtbot, tmp_path, real
             mask = np.zeros((534, 800), bool)
             mask[: SIZE[0], : SIZE[1]] = record["segmentation"]
             record["segmentation"] = mask
-        app.proposals.generator_factory = lambda engine: FakeGenerator(records)
+        proposer = FakeProposer(records)
+        monkeypatch.setattr(app.engine.segmenter, "propose_all", proposer.propose_all)
         view = app.window.view
         app.window.activateWindow()
         view.setFocus()

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from sam_annotator.qt.workers import BackgroundWorker
+from sam_annotator.qt.workers import BackgroundWorker, describe
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_replace_queue_drops_stale_requests_but_not_the_running_one(qtbot, worke
 
 def test_exception_is_reported_and_worker_goes_on(qtbot, worker) -> None:
     failures = []
-    worker.failed.connect(lambda key, message: failures.append((key, message)))
+    worker.failed.connect(lambda key, error: failures.append((key, error)))
 
     def broken():
         raise OSError("disk on fire")
@@ -71,7 +71,9 @@ def test_exception_is_reported_and_worker_goes_on(qtbot, worker) -> None:
     with qtbot.waitSignal(worker.finished, timeout=5000) as blocker:
         worker.submit("bad", broken)
         worker.submit("good", lambda: 42)
-    assert failures == [("bad", "OSError: disk on fire")]
+    ((key, error),) = failures
+    assert key == "bad" and isinstance(error, OSError)
+    assert describe(error) == "OSError: disk on fire"
     assert blocker.args == ["good", 42]
 
 
