@@ -118,3 +118,22 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that a crash leaves the old or the new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+ACCEPT_MIN_PART_AREA_KEY = "accept_min_part_area"
+
+
+def accept_min_part_area(settings: Mapping[str, Any]) -> float:
+    """The minimum part size in pixels for accepted masks (setting
+    ``accept_min_part_area``; default model.geometry.ACCEPT_MIN_PART_AREA).
+
+    SettingsError for a value that is not a finite number >= 0.
+    """
+    from sam_annotator.model.geometry import ACCEPT_MIN_PART_AREA
+
+    value = settings.get(ACCEPT_MIN_PART_AREA_KEY, ACCEPT_MIN_PART_AREA)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e12:
+        raise SettingsError(
+            f"{ACCEPT_MIN_PART_AREA_KEY} must be a number of pixels >= 0, got {value!r:.40}"
+        )
+    return float(value)

@@ -8,8 +8,9 @@ Schema (JSON, "version": 1):
                  "file_stamp": {"size", "mtime_ns", "digest"} or null}],
      "categories": [{"id", "name", "color", "supercategory", "extra"}],   (display order)
      "annotations": [{"id", "image_id", "category_id", "segmentation", "iscrowd",
-                      "area", "bbox", "extra"}]}                          (z-order per image)
-segmentation is a list of flat polygons or an RLE dict, as in COCO.
+                      "area", "bbox", "extra", ["source"]}]}              (z-order per image)
+segmentation is a list of flat polygons or an RLE dict, as in COCO; "source" (only on
+imported annotations not edited since) is the geometry as the imported file held it.
 
 Every save replaces the file atomically (io/atomic.py): after a crash the file holds the
 last completed save, never a mix. The undo history is not saved.
@@ -102,6 +103,7 @@ def _annotation_json(annotation: Annotation) -> dict[str, Any]:
         "area": annotation.area,
         "bbox": list(annotation.bbox),
         "extra": dict(annotation.extra),
+        **({"source": dict(annotation.source)} if annotation.source is not None else {}),
     }
 
 

@@ -33,7 +33,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sam_annotator.io.coco import read_coco
+from sam_annotator.io.coco import read_coco_with_report
+from sam_annotator.io.formats.report import ImportReport
 from sam_annotator.io.image_changes import ImageChange, file_stamp, refresh_changed_images
 from sam_annotator.io.images import ImageLoadError, image_size, scan_images
 from sam_annotator.io.project import default_project_path, load_project
@@ -54,6 +55,7 @@ class Workspace:
     project_problem: str | None = None  # why the project file cannot be written, if so
     removed_temps: list[str] = field(default_factory=list)  # orphaned temp files removed
     changed: list[ImageChange] = field(default_factory=list)  # files changed since last time
+    import_report: ImportReport | None = None  # what a COCO import read, changed, left out
 
 
 def project_path_for(images_dir: str | Path, data_dir: str | Path) -> Path:
@@ -125,6 +127,7 @@ def open_workspace(
     default_category: str = DEFAULT_CATEGORY,
     temp_min_age_s: float = 600.0,
     read_only: bool = False,
+    placeholders: str = "keep",
 ) -> Workspace:
     """Open `images_dir` (see the module docstring). Raises FileNotFoundError for a
     missing folder, CocoFormatError / ProjectFormatError for unreadable files.
@@ -139,8 +142,10 @@ def open_workspace(
     if not (problem or read_only):
         removed = remove_orphaned_temps(project_path, min_age_s=temp_min_age_s)
     backup = None
+    report = None
     if coco is not None:
-        document = read_coco(coco, folder)
+        result = read_coco_with_report(coco, folder, strict=True, placeholders=placeholders)
+        document, report = result.document, result.report
         if project_path.exists() and not read_only:
             backup = backup_path(project_path)
             os.replace(project_path, backup)
@@ -151,7 +156,7 @@ def open_workspace(
     document.images_root = folder
     workspace = Workspace(
         document, folder, project_path, backup=backup, project_problem=problem,
-        removed_temps=removed,
+        removed_temps=removed, import_report=report,
     )  # fmt: skip
     workspace.changed = refresh_changed_images(document, folder)
     _add_new_images(workspace)

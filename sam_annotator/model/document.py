@@ -201,14 +201,24 @@ class Document:
     def measure(
         self, image_id: int, segmentation: Segmentation | Sequence[Sequence[float]]
     ) -> tuple[int, tuple[float, float, float, float]]:
-        """(area, bbox) of a segmentation on an image, as pycocotools computes them."""
+        """(area, bbox) of a segmentation on an image, as pycocotools computes them.
+
+        DocumentError for a bad segmentation, and for one that covers no pixel (a
+        three-point line, a polygon collapsed by an edit, a sliver between pixel
+        centres): such geometry would reach a file as area 0, bbox [0, 0, 0, 0].
+        """
         image = self._require_image(image_id)
         try:
-            return segmentation_area_bbox(
+            area, bbox = segmentation_area_bbox(
                 freeze_segmentation(segmentation), image.height, image.width
             )
         except ValueError as error:
             raise DocumentError(f"image {image_id}: {error}") from None
+        if area == 0:
+            raise DocumentError(
+                f"image {image_id}: the shape covers no pixel (zero area); draw it larger"
+            )
+        return area, bbox
 
     def make_category(
         self, name: str, *, color: str | None = None, supercategory: str | None = None
@@ -247,8 +257,8 @@ class Document:
         images = tuple(images)
         paths, ids = set(), set()
         for image in images:
-            if image.id < 1:
-                raise DocumentError(f"image id {image.id} is not >= 1")
+            if image.id < 0:
+                raise DocumentError(f"image id {image.id} is not >= 0")
             if image.id in self._images or image.id in ids:
                 raise DocumentError(f"image id {image.id} is already used")
             if image.path in self._image_by_path or image.path in paths:
@@ -330,6 +340,7 @@ class Document:
             if annotation.image_id != old.image_id:
                 raise DocumentError(f"annotation {annotation.id}: the image cannot change")
             self._check_references(annotation)
+
         for annotation in annotations:
             self._category_use[self._annotations[annotation.id].category_id] -= 1
             self._category_use[annotation.category_id] += 1

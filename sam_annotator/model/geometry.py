@@ -36,6 +36,10 @@ DEFAULT_TOLERANCE = 0.5
 """Simplification tolerance in pixels (Douglas-Peucker, then refit: see simplify.py)."""
 DEFAULT_MIN_AREA = 0
 """Parts and holes smaller than this many pixels are dropped; 0 keeps everything."""
+ACCEPT_MIN_PART_AREA = 4
+"""When a mask is accepted in the app, parts (and holes) below this many pixels are
+dropped (filled): stray specks do not become extra parts. The setting
+`accept_min_part_area` (config.py) changes it; 0 keeps everything."""
 
 BBox = tuple[float, float, float, float]
 FlatPolygons = list[list[float]]
@@ -297,3 +301,16 @@ def _check_rle_size(rle: Rle, height: int, width: int) -> None:
         raise ValueError(
             f"RLE size {rle.height}x{rle.width} (HxW) does not match the image {height}x{width}"
         )
+
+
+def has_holes(mask: np.ndarray) -> bool:
+    """Whether an HxW mask encloses background (a hole, 4-connected, of any size)."""
+    array = as_mask(mask)
+    rows = np.flatnonzero(array.any(axis=1))
+    if rows.size == 0:
+        return False
+    cols = np.flatnonzero(array.any(axis=0))
+    crop = array[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    padded = np.pad(~crop, 1, constant_values=True).astype(np.uint8)
+    count, labels = cv2.connectedComponents(padded, connectivity=4)
+    return count > 2  # the label 0 (foreground), the outside, and at least one hole

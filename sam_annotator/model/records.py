@@ -37,6 +37,14 @@ PALETTE = (
 """Default category colours (Sasha Trubetskoy's 20 distinct colours), by id."""
 
 
+MAX_IMAGE_SIDE = 1 << 20
+"""No real image is wider or taller than this (1,048,576 px)."""
+MAX_IMAGE_PIXELS = (1 << 31) - 1
+"""No image of more pixels is accepted: pycocotools' polygon rasteriser and RLE counts
+overflow at 2**31 / 2**32 pixels (a 65536x65536 canvas gets a wrong area), and OpenCV
+arrays hold fewer than 2**31 elements."""
+
+
 def default_color(category_id: int) -> str:
     """A distinct default colour for a category id, as '#rrggbb'."""
     return PALETTE[(category_id - 1) % len(PALETTE)]
@@ -77,6 +85,19 @@ class ImageStatus(str, enum.Enum):
     DONE = "done"
 
 
+def check_image_size(width: int, height: int) -> None:
+    """ValueError for a size no real image has (see MAX_IMAGE_SIDE / MAX_IMAGE_PIXELS)."""
+    if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
+        raise ValueError(
+            f"size {width}x{height} cannot be a real image (a side above {MAX_IMAGE_SIDE} px)"
+        )
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ValueError(
+            f"size {width}x{height} cannot be a real image "
+            f"({width * height} pixels, above {MAX_IMAGE_PIXELS})"
+        )
+
+
 @dataclass(frozen=True)
 class FileStamp:
     """What an image file was when its size was read: byte size, modification time (ns)
@@ -110,6 +131,7 @@ class ImageRecord:
             raise ValueError(f"image {self.id}: path must be a non-empty string")
         for name in ("width", "height"):
             _set_int(self, name, f"image {self.id}: {name}", positive=True)
+        check_image_size(self.width, self.height)
         object.__setattr__(self, "status", ImageStatus(self.status))
         object.__setattr__(self, "extra", _frozen_extra(self.extra))
         if isinstance(self.file_stamp, Mapping):
@@ -160,6 +182,16 @@ def segmentation_to_json(segmentation: Segmentation) -> list[list[float]] | dict
     return [list(polygon) for polygon in segmentation]
 
 
+def _describes(raw: Any, segmentation: Segmentation) -> bool:
+    """Whether COCO JSON `raw` is the same segmentation (polygons or RLE)."""
+    try:
+        if isinstance(segmentation, Rle):
+            return isinstance(raw, Mapping) and Rle.from_coco(raw) == segmentation
+        return not isinstance(raw, Mapping) and freeze_segmentation(raw) == segmentation
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Annotation:
     """One object instance on one image.
@@ -169,6 +201,11 @@ class Annotation:
     pycocotools decodes from the segmentation; bbox: that mask's COCO [x, y, w, h].
     Build new annotations with `Document.make_annotation`, which computes both.
     extra: other fields (score, predicted_iou, unknown COCO fields) kept for export.
+    source: the geometry fields exactly as an imported file held them ("segmentation",
+    "area", "bbox": JSON values), written back unchanged while the segmentation is
+    the one read; None for new annotations. A record whose segmentation is not the
+    source's drops it (so `dataclasses.replace(a, segmentation=...)` forgets it, and an
+    undo that restores the old record brings it back).
     """
 
     id: int
@@ -179,6 +216,7 @@ class Annotation:
     bbox: BBox
     iscrowd: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    source: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         _set_int(self, "id", "annotation id")
@@ -192,6 +230,11 @@ class Annotation:
         object.__setattr__(self, "bbox", bbox)
         object.__setattr__(self, "iscrowd", bool(self.iscrowd))
         object.__setattr__(self, "extra", _frozen_extra(self.extra))
+        if self.source is not None:
+            source = _frozen_extra(self.source)
+            if not _describes(source.get("segmentation"), self.segmentation):
+                source = None
+            object.__setattr__(self, "source", source)
 
     @property
     def is_polygon(self) -> bool:

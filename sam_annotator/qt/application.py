@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from sam_annotator import __version__
-from sam_annotator.config import AppDirs
+from sam_annotator.config import AppDirs, SettingsError, accept_min_part_area
 from sam_annotator.inference.checkpoints import CheckpointNotFoundError, resolve_checkpoint
 from sam_annotator.inference.encoding_store import EncodingStore
 from sam_annotator.io.pixel_cache import PixelCache
@@ -71,6 +71,10 @@ class LabelingApp(QObject):
             self.window, self.document, self.undo_stack, self.pixels, self.encodings,
             self.labeling, self.images, self.annotations,
         )  # fmt: skip
+        try:
+            self.labeling.min_part_area = accept_min_part_area(self.project.settings())
+        except SettingsError as error:
+            self.show_message(str(error))
         self.engine = EngineController(dirs)
         self.proposals = ProposalsController(self.window, self.document, self.undo_stack)
         self._connect()

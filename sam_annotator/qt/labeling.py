@@ -31,7 +31,7 @@ from sam_annotator.model.commands import (
     SetImageStatus,
 )
 from sam_annotator.model.document import Document, DocumentError
-from sam_annotator.model.geometry import mask_to_polygons
+from sam_annotator.model.geometry import ACCEPT_MIN_PART_AREA, mask_to_polygons
 from sam_annotator.model.prompt_types import Candidate
 from sam_annotator.model.prompts import DecodeRequest, PromptSession
 from sam_annotator.model.records import ImageStatus
@@ -104,6 +104,7 @@ class LabelingController(QObject):
         self.hidden: set[int] = set()
         self._preview_base: np.ndarray | None = None
         self._accept_pending = False
+        self.min_part_area: float = ACCEPT_MIN_PART_AREA  # pixels; parts below are dropped
         self._overlay_cache: dict[int, np.ndarray] = {}
         self._previews: list[np.ndarray] = []
         self.worker = BackgroundWorker("decode", self)
@@ -219,11 +220,11 @@ class LabelingController(QObject):
         candidate = self.session.chosen
         if encoded is None or candidate is None:
             return
-        segmenter, image_id = self.segmenter, self.image_id
+        segmenter, image_id, min_area = self.segmenter, self.image_id, self.min_part_area
 
         def job() -> AcceptAnswer:
             mask = segmenter.render(encoded, candidate, None)
-            conversion = mask_to_polygons(mask)
+            conversion = mask_to_polygons(mask, min_area=min_area)
             return AcceptAnswer(image_id, conversion.polygons, len(conversion.dropped_parts))
 
         self.session.clear()
