@@ -156,9 +156,17 @@ class Progress:
         return self.advanced / elapsed if elapsed > 0 and self.advanced else None
 
     def __enter__(self) -> Progress:
+        import logging
+
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        # Our warnings (e.g. a cache file that could not be written) go above the bar.
+        self._redirect = logging_redirect_tqdm(loggers=[logging.getLogger("sam_annotator")])
+        self._redirect.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._redirect.__exit__(*exc)
         self.close()
 
 
