@@ -3,6 +3,8 @@
     sam-annotator [IMAGES_DIR] [--checkpoint PATH] [--model TYPE] [--coco FILE]
     sam-annotator embed IMAGES_DIR [...]
     sam-annotator auto IMAGES_DIR -o proposals.json [...]
+    sam-annotator segment-boxes IMAGES_DIR --boxes dets.json -o out.json [...]
+    (each batch command runs on a Ray cluster with --ray [ADDRESS])
 
 Heavy modules (torch, Qt, OpenCV) are imported only once a command needs them, so that
 ``sam-annotator --help`` answers instantly.

@@ -7,4 +7,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
     "embed": ("sam_annotator.commands.embed", "precompute the embedding cache for a folder"),
     "auto": ("sam_annotator.commands.auto", "write SAM's automatic mask proposals as COCO"),
+    "segment-boxes": (
+        "sam_annotator.commands.segment_boxes",
+        "one SAM mask per detector box (COCO detections in, COCO polygons out)",
+    ),
 }

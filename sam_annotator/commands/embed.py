@@ -7,17 +7,23 @@ those images at once. Resumable: images already in the cache are skipped, and ea
 entry is written atomically, so an interrupted run continues where it stopped. Cache
 files are portable: encode on a GPU server (``--device cuda``), copy the cache folder
 (``--cache-dir``) to the laptops that label the same files with the same checkpoint.
+With ``--ray`` the workers write the entries themselves: the cache folder must then be
+the same path on every node (a shared filesystem).
 
-Progress goes to stderr, one updating line. Exit status: 0 when every image is in the
-cache, 1 when some could not be read (they are listed), 2 for bad arguments, 130 when
+Progress on stderr (done / total, rate, ETA), messages on lines of their own, a summary
+at the end. Exit status (``commands/batch.py``): 0 when every image is in the cache at
+the end, 1 when some are not (unreadable, not writable, or evicted by the cache bound:
+they are listed), 2 for bad arguments (also an unwritable cache folder), 130 when
 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import time
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -39,112 +45,159 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Embedded:
+    """The result of one image: its cache key, and whether it was encoded now."""
+
+    key: str
+    encoded: bool
+
+
+@dataclass(frozen=True)
+class EmbedWork:
+    """The work factory of ``embed`` (picklable: paths and numbers)."""
+
+    model: object  # batch.ModelSpec
+    cache_dir: str
+    max_cache_bytes: int
+
+    def __call__(self):
+        from functools import partial
+
+        from sam_annotator.inference.embedding_cache import EmbeddingCache
+        from sam_annotator.inference.sam_segmenter import SamSegmenter
+
+        segmenter = SamSegmenter(self.model.load())
+        cache = EmbeddingCache(
+            self.cache_dir, max_disk_bytes=self.max_cache_bytes, max_memory_bytes=0
+        )
+        return partial(embed_image, segmenter, cache)
+
+
+def embed_image(segmenter, cache, item) -> Embedded:
+    """Put the embedding of ``item``'s image in ``cache`` unless it is there already.
+
+    Raises ImageFailed when the image cannot be read or its entry cannot be written.
+    """
+    from sam_annotator.commands.runner import ImageFailed
+    from sam_annotator.io.images import ImageLoadError, load_image
+
+    try:
+        key = cache.key_for_file(item.path, segmenter.model_id)
+        if cache.contains(key):
+            return Embedded(key, encoded=False)
+        image = load_image(item.path)
+    except ImageLoadError as error:
+        raise ImageFailed(error.reason) from None
+    except OSError as error:
+        raise ImageFailed(error.strerror or str(error)) from None
+    embedding = segmenter.encode(image).embedding
+    try:
+        cache.write_file(key, embedding)
+    except OSError as error:
+        raise ImageFailed(f"not written to the cache: {error}") from None
+    return Embedded(key, encoded=True)
+
+
 def run(args: argparse.Namespace) -> int:
-    from sam_annotator.commands.batch import UsageError, fail, images_and_checkpoint, load_model
-    from sam_annotator.inference.embedding_cache import (
-        DEFAULT_MAX_DISK_BYTES,
-        EmbeddingCache,
-        default_cache_dir,
+    from sam_annotator.commands.batch import (
+        EXIT_INTERRUPTED,
+        ModelSpec,
+        UsageError,
+        fail,
+        images_and_checkpoint,
+        make_runner,
     )
-    from sam_annotator.inference.sam_segmenter import SamSegmenter
+    from sam_annotator.commands.runner import RunnerError, WorkItem
+    from sam_annotator.inference.embedding_cache import DEFAULT_MAX_DISK_BYTES, default_cache_dir
 
     if args.max_cache_gb is not None and args.max_cache_gb <= 0:
         return fail("embed", "--max-cache-gb must be positive")
-    try:
-        images_dir, images, checkpoint = images_and_checkpoint(args)
-        segmenter = SamSegmenter(load_model(args, checkpoint))
-    except UsageError as error:
-        return fail("embed", error)
     max_bytes = (
         DEFAULT_MAX_DISK_BYTES if args.max_cache_gb is None else int(args.max_cache_gb * 2**30)
     )
-    cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-    cache = EmbeddingCache(cache_dir, max_disk_bytes=max_bytes, max_memory_bytes=0)
-    print(
-        f"{segmenter.name} ({segmenter.model_id}) on {args.device}, {len(images)} images, "
-        f"cache {cache_dir}",
-        file=sys.stderr,
-    )
+    cache_dir = (Path(args.cache_dir) if args.cache_dir else default_cache_dir()).absolute()
     try:
-        return embed_folder(cache, segmenter, images_dir, images)
+        images_dir, images, checkpoint = images_and_checkpoint(args)
+        work = EmbedWork(ModelSpec.from_args(args, checkpoint), str(cache_dir), max_bytes)
+        runner = make_runner(args)
+    except UsageError as error:
+        return fail("embed", error)
+    try:
+        try:
+            runner.start(work)
+            _check_writable(cache_dir)
+        except (UsageError, RunnerError) as error:
+            return fail("embed", error)
+        print(
+            f"{Path(checkpoint).name} on {args.device} {runner.describe()}: {len(images)} "
+            f"images, cache {cache_dir}",
+            file=sys.stderr,
+        )
+        items = [
+            WorkItem(i, path.relative_to(images_dir).as_posix(), str(path.absolute()))
+            for i, path in enumerate(images)
+        ]
+        return embed_items(runner, items, cache_dir, max_bytes)
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except RunnerError as error:
+        print(f"sam-annotator embed: stopped: {error}; run again to resume", file=sys.stderr)
+        return 1
+    finally:
+        runner.close()
 
 
-def embed_folder(cache, segmenter, images_dir: Path, images: list[Path]) -> int:
-    """Encode every image of ``images`` missing from ``cache``; progress on stderr."""
-    from sam_annotator.inference.embedding_cache import key_for
-    from sam_annotator.io.images import ImageLoadError, load_image
+def _check_writable(cache_dir: Path) -> None:
+    """Raise UsageError unless a file can be created in ``cache_dir`` (made if missing)."""
+    from sam_annotator.commands.batch import UsageError
 
-    progress = _Progress(len(images))
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=cache_dir, prefix=".probe-", suffix=".tmp")
+        os.close(handle)
+        os.unlink(name)
+    except OSError as error:
+        raise UsageError(
+            f"cannot write to the cache folder {cache_dir}: {error.strerror or error}"
+        ) from None
+
+
+def embed_items(runner, items, cache_dir: Path, max_bytes: int) -> int:
+    """Run the embed work over ``items``; progress, summary and exit status."""
+    from sam_annotator.commands.batch import EXIT_DONE, EXIT_INCOMPLETE
+    from sam_annotator.commands.runner import Failed, Progress, listed
+    from sam_annotator.inference.embedding_cache import EmbeddingCache
+
     failed: dict[str, str] = {}
-    for number, path in enumerate(images, start=1):
-        relative = path.relative_to(images_dir).as_posix()
-        try:
-            key = key_for(path, segmenter.model_id)
-            if cache.contains(key):
-                progress.cached += 1
-                progress.show(number, f"cached {relative}")
+    keys: dict[str, str] = {}
+    encoded = cached = 0
+    with Progress(len(items)) as progress:
+        for item, outcome in runner.map(items):
+            if isinstance(outcome, Failed):
+                failed[item.relative] = outcome.reason
+                progress.message(f"skipped {item.relative}: {outcome.reason}")
+                progress.advance()
                 continue
-            progress.show(number, f"encoding {relative}")
-            start = time.perf_counter()
-            cache.put(key, segmenter.encode(load_image(path)).embedding)
-        except (ImageLoadError, OSError) as error:
-            reason = error.reason if isinstance(error, ImageLoadError) else str(error)
-            failed[relative] = reason
-            progress.message(f"skipped {relative}: {reason}")
-            continue
-        progress.seconds.append(time.perf_counter() - start)
-    progress.show(len(images), "done")
-    progress.finish()
-    if cache.stats().evicted:
-        progress.message(
-            "warning: the cache bound was reached and older entries were deleted; raise "
-            "--max-cache-gb to keep the whole folder"
-        )
-    summary = f"{len(progress.seconds)} encoded, {progress.cached} already cached"
+            keys[item.relative] = outcome.key
+            encoded += outcome.encoded
+            cached += not outcome.encoded
+            progress.advance(f"{encoded} encoded, {cached} cached")
+        rate = progress.rate
+    # The end state is what counts: an entry may have been evicted by the size bound
+    # after it was written (by this run's workers or another process).
+    cache = EmbeddingCache(cache_dir, max_disk_bytes=max_bytes, max_memory_bytes=0)
+    evicted = sorted(relative for relative, key in keys.items() if not cache.contains(key))
+    summary = f"{encoded} encoded, {cached} already cached"
+    if rate:
+        summary += f" ({rate:.2f} images/s)"
     if failed:
-        summary += f", {len(failed)} unreadable: " + ", ".join(sorted(failed))
-    progress.message(summary)
-    return 1 if failed else 0
-
-
-class _Progress:
-    """One progress line on stderr, rewritten in place with a carriage return."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.cached = 0
-        self.seconds: list[float] = []  # per encoded image
-        self._width = 0
-
-    def show(self, number: int, what: str) -> None:
-        line = f"[{number}/{self.total}] {len(self.seconds)} encoded, {self.cached} cached"
-        if self.seconds:
-            per_image = sum(self.seconds) / len(self.seconds)
-            remaining = per_image * max(0, self.total - number)
-            line += f", {per_image:.1f} s/image, ~{_duration(remaining)} left"
-        self._write(f"{line}: {what}", end="")
-
-    def finish(self) -> None:
-        """Keep the last progress line and move below it."""
-        print(file=sys.stderr, flush=True)
-        self._width = 0
-
-    def message(self, text: str) -> None:
-        """A line of its own (the progress line continues below it)."""
-        self._write(text, end="\n")
-
-    def _write(self, text: str, end: str) -> None:
-        padding = " " * max(0, self._width - len(text))
-        print(f"\r{text}{padding}", end=end, file=sys.stderr, flush=True)
-        self._width = 0 if end else len(text)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+        summary += f"; {len(failed)} unreadable or not stored: {listed(failed)}"
+    if evicted:
+        summary += (
+            f"; {len(evicted)} no longer in the cache: the bound ({max_bytes / 2**30:.2f} GiB) "
+            f"is too small for this folder, raise --max-cache-gb: {listed(evicted)}"
+        )
+    print(summary, file=sys.stderr)
+    return EXIT_INCOMPLETE if failed or evicted else EXIT_DONE

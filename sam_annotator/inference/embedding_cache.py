@@ -205,15 +205,27 @@ class EmbeddingCache:
             self._remember(key, embedding)
         if self.max_disk_bytes <= 0:
             return
-        blob = encode_entry(key, embedding)
-        if len(blob) > self.max_disk_bytes:
-            return
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.path_for(key), blob)
+            self.write_file(key, embedding)
         except OSError as error:
             log.warning("could not write the embedding cache file %s: %s", key, error)
-            return
+
+    def write_file(self, key: str, embedding: ImageEmbedding) -> None:
+        """Write the disk entry of ``key`` (atomic) and evict beyond the bound.
+
+        Unlike :meth:`put`, raises OSError when the entry cannot be stored: the folder is
+        not writable, the disk is full, or the entry is larger than ``max_disk_bytes``
+        (``sam-annotator embed`` reports each image it could not cache).
+        """
+        _check_key(key)
+        blob = encode_entry(key, embedding)
+        if len(blob) > self.max_disk_bytes:
+            raise OSError(
+                f"an embedding ({len(blob) / 2**20:.1f} MiB) is larger than the cache bound "
+                f"({self.max_disk_bytes / 2**20:.1f} MiB)"
+            )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.path_for(key), blob)
         with self._lock:
             index = self._index()
             index[key] = (len(blob), time.time())
