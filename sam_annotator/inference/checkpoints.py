@@ -37,11 +37,15 @@ SETTINGS_KEY = "checkpoint"
 
 @dataclass(frozen=True)
 class OfficialCheckpoint:
-    """One published checkpoint; ``size`` in bytes where known (else Content-Length)."""
+    """One published checkpoint; ``size`` in bytes where known (else Content-Length).
+
+    ``sha256`` is None where no digest is published that this project could check; such a
+    file is verified by loading it (``download_checkpoint``'s ``verify``) before it is kept.
+    """
 
     model_type: str
     url: str
-    sha256: str
+    sha256: str | None
     size: int | None
     description: str
 
@@ -104,6 +108,11 @@ class DownloadError(CheckpointError):
 
 class ChecksumMismatchError(DownloadError):
     """The downloaded bytes do not have the expected SHA-256; the partial file is gone."""
+
+
+class UnusableDownloadError(DownloadError):
+    """The downloaded file failed its ``verify`` check (not the checkpoint it should be);
+    the partial file is gone."""
 
 
 class DownloadCancelled(CheckpointError):
@@ -230,14 +239,16 @@ def download_checkpoint(
     url: str,
     dest: str | os.PathLike[str],
     *,
-    sha256: str,
+    sha256: str | None,
+    verify: Callable[[Path], object] | None = None,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
     chunk_size: int = 1 << 20,
     timeout: float = 30.0,
     retries: int = 2,
 ) -> Path:
-    """Download ``url`` to ``dest``, verified against ``sha256``; return ``dest``.
+    """Download ``url`` to ``dest``, verified against ``sha256`` and/or by ``verify``;
+    return ``dest``.
 
     - Streams to ``dest + ".part"``. If that file exists, asks for the rest with an HTTP
       Range request; a server that answers 200 instead of 206 is read from the start
@@ -251,11 +262,18 @@ def download_checkpoint(
     - The SHA-256 is checked before the file is moved into place with ``os.replace``; on
       a mismatch the part file is deleted and ChecksumMismatchError raised. An existing
       ``dest`` is only replaced by a verified file.
+    - ``verify(part_path)``, if given, is called next on the complete part file and must
+      raise ``ValueError`` (e.g. sam_core's CheckpointError), ``OSError`` or
+      ``RuntimeError`` for a file that is not the expected checkpoint: the part file is
+      then deleted and UnusableDownloadError raised. ``sha256=None`` (no published digest)
+      needs a ``verify``: nothing unverified is ever kept.
     """
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"only http and https URLs can be downloaded, got {url!r}")
-    expected = sha256.strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", expected):
+    if sha256 is None and verify is None:
+        raise ValueError("a download needs a sha256 or a verify check: nothing unverified is kept")
+    expected = None if sha256 is None else sha256.strip().lower()
+    if expected is not None and not re.fullmatch(r"[0-9a-f]{64}", expected):
         raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
@@ -276,12 +294,21 @@ def download_checkpoint(
                     "try again to resume."
                 ) from exc
             log.info("download interrupted (%s); resuming, attempt %d", exc, attempt + 1)
-    if digest != expected:
+    if expected is not None and digest != expected:
         part.unlink(missing_ok=True)
         raise ChecksumMismatchError(
             f"the file downloaded from {url} is not the expected one: SHA-256 {digest}, "
             f"expected {expected}. It was deleted; try again later."
         )
+    if verify is not None:
+        try:
+            verify(part)
+        except (ValueError, OSError, RuntimeError) as exc:
+            part.unlink(missing_ok=True)
+            raise UnusableDownloadError(
+                f"the file downloaded from {url} is not a usable checkpoint ({exc}). "
+                "It was deleted; try again later."
+            ) from exc
     os.replace(part, dest)
     return dest
 
@@ -292,11 +319,17 @@ def download_official(
     config_dir: str | os.PathLike[str] | AppDirs | None = None,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
+    verify: Callable[[Path], object] | None = None,
 ) -> Path:
-    """Download an official checkpoint into the checkpoints folder; return its path."""
+    """Download an official checkpoint into the checkpoints folder; return its path.
+
+    ``verify`` (see :func:`download_checkpoint`) is required for a checkpoint without a
+    published digest; the app passes a check that loads the file as ``model_type``."""
     info = official_checkpoint(model_type)
     dest = checkpoints_dir(config_dir=config_dir) / info.filename
-    return download_checkpoint(info.url, dest, sha256=info.sha256, progress=progress, cancel=cancel)
+    return download_checkpoint(
+        info.url, dest, sha256=info.sha256, verify=verify, progress=progress, cancel=cancel
+    )
 
 
 def _cancel_check(cancel: Cancel | None) -> Callable[[], bool]:
@@ -315,7 +348,7 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 def _fetch(
     url: str,
     part: Path,
-    expected: str,
+    expected: str | None,
     progress: Progress | None,
     is_cancelled: Callable[[], bool],
     chunk_size: int,
@@ -332,9 +365,10 @@ def _fetch(
     except urllib.error.HTTPError as exc:
         exc.close()
         if exc.code == 416 and offset:
-            # Nothing left to send: the part file is complete, or it is not this file.
+            # Nothing left to send: the part file is complete, or it is not this file
+            # (without a digest to tell, it is taken as complete and `verify` decides).
             digest = sha256_of(part)
-            if digest == expected:
+            if expected is None or digest == expected:
                 return digest
             part.unlink()  # longer than the server's file: not a prefix of it
             return _fetch(url, part, expected, progress, is_cancelled, chunk_size, timeout)

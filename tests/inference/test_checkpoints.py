@@ -17,6 +17,7 @@ from sam_annotator.inference.checkpoints import (
     ChecksumMismatchError,
     DownloadCancelled,
     DownloadError,
+    UnusableDownloadError,
     download_checkpoint,
     official_checkpoint,
     remember_checkpoint,
@@ -275,7 +276,41 @@ def test_a_stalled_server_times_out(server, tmp_path: Path) -> None:
     assert len(srv.requests) == 2  # the first try and one retry
 
 
+def test_without_a_digest_the_verify_check_decides(server, tmp_path: Path) -> None:
+    srv = server()
+    dest = tmp_path / "weights.pth"
+    seen: list[bytes] = []
+    download_checkpoint(srv.url, dest, sha256=None, verify=lambda p: seen.append(p.read_bytes()))
+    assert seen == [PAYLOAD] and dest.read_bytes() == PAYLOAD  # checked before it was kept
+
+
+def test_a_download_that_fails_verify_is_deleted_and_the_old_file_kept(server, tmp_path):
+    srv = server()
+    dest = tmp_path / "weights.pth"
+    dest.write_bytes(b"the user's old file")
+
+    def refuse(path: Path) -> None:
+        raise ValueError("not a SAM 2 checkpoint: no image_encoder.trunk tensors")
+
+    with pytest.raises(UnusableDownloadError, match="not a SAM 2 checkpoint"):
+        download_checkpoint(srv.url, dest, sha256=DIGEST, verify=refuse)
+    assert not (tmp_path / "weights.pth.part").exists()
+    assert dest.read_bytes() == b"the user's old file"
+
+
+def test_a_complete_part_without_a_digest_is_verified_not_refetched(server, tmp_path: Path):
+    srv = server()
+    dest = tmp_path / "weights.pth"
+    (tmp_path / "weights.pth.part").write_bytes(PAYLOAD)
+    checked: list[Path] = []
+    download_checkpoint(srv.url, dest, sha256=None, verify=checked.append)
+    assert dest.read_bytes() == PAYLOAD and len(checked) == 1
+    assert [r.status for r in srv.requests] == [416]
+
+
 def test_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="nothing unverified"):
+        download_checkpoint("https://example.invalid/w", tmp_path / "w", sha256=None)
     with pytest.raises(ValueError, match="64 hex digits"):
         download_checkpoint("https://example.invalid/w", tmp_path / "w", sha256="abc")
     with pytest.raises(ValueError, match="only http and https"):
