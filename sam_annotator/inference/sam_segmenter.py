@@ -250,3 +250,9 @@ def load_sam_segmenter(
     """
     model = load_sam(checkpoint, model_type=model_type, device=device)
     return SamSegmenter(model)
+
+
+def check_checkpoint(checkpoint: str | Path, model_type: str) -> None:
+    """Raise sam_core's CheckpointError unless ``checkpoint`` loads as ``model_type``
+    (used to verify downloads that have no published digest)."""
+    load_sam(checkpoint, model_type=model_type)

@@ -14,7 +14,11 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from sam_annotator.config import AppDirs
-from sam_annotator.inference.checkpoints import download_official, remember_checkpoint
+from sam_annotator.inference.checkpoints import (
+    download_official,
+    official_checkpoint,
+    remember_checkpoint,
+)
 from sam_annotator.inference.grabcut import GrabCutSegmenter
 from sam_annotator.inference.segmenter import Segmenter
 from sam_annotator.qt.workers import BackgroundWorker, describe
@@ -24,6 +28,13 @@ def load_sam(path: Path, model_type: str | None) -> Segmenter:
     from sam_annotator.inference.sam_segmenter import load_sam_segmenter  # torch loads here
 
     return load_sam_segmenter(path, model_type=model_type)
+
+
+def verify_download(path: Path, model_type: str) -> None:
+    """Raise unless the downloaded file at ``path`` loads as ``model_type``."""
+    from sam_annotator.inference.sam_segmenter import check_checkpoint  # torch loads here
+
+    check_checkpoint(path, model_type)
 
 
 class EngineController(QObject):
@@ -66,8 +77,14 @@ class EngineController(QObject):
             self.downloadProgress.emit(done, total or 0)
 
         def job():
+            # A published digest proves the file; without one, it must load as its type.
+            has_digest = official_checkpoint(model_type).sha256 is not None
             return download_official(
-                model_type, config_dir=self.dirs, progress=progress, cancel=self._cancel
+                model_type,
+                config_dir=self.dirs,
+                progress=progress,
+                cancel=self._cancel,
+                verify=None if has_digest else (lambda part: verify_download(part, model_type)),
             )
 
         self.worker.submit(("download", model_type), job)

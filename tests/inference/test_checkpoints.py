@@ -13,6 +13,7 @@ from sam_annotator.inference import checkpoints as ck
 from sam_annotator.inference.checkpoints import (
     CHECKPOINT_ENV,
     OFFICIAL_CHECKPOINTS,
+    SCAN_PREFERENCE,
     CheckpointNotFoundError,
     ChecksumMismatchError,
     DownloadCancelled,
@@ -46,7 +47,16 @@ def server():
 
 
 def test_official_table_has_the_published_files() -> None:
-    assert list(OFFICIAL_CHECKPOINTS) == ["vit_b", "vit_l", "vit_h", "vit_t"]
+    assert list(OFFICIAL_CHECKPOINTS) == [
+        "vit_b",
+        "vit_l",
+        "vit_h",
+        "vit_t",
+        "sam2.1_hiera_t",
+        "sam2.1_hiera_s",
+        "sam2.1_hiera_b+",
+        "sam2.1_hiera_l",
+    ]
     vit_b = official_checkpoint("vit_b")
     assert vit_b.filename == "sam_vit_b_01ec64.pth"
     assert vit_b.size == 375042383
@@ -54,9 +64,18 @@ def test_official_table_has_the_published_files() -> None:
     assert official_checkpoint("vit_h").filename == "sam_vit_h_4b8939.pth"
     assert official_checkpoint("vit_l").filename == "sam_vit_l_0b3195.pth"
     assert official_checkpoint("vit_t").filename == "mobile_sam.pt"
+    sam2_base = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
+    assert official_checkpoint("sam2.1_hiera_t").url == sam2_base + "sam2.1_hiera_tiny.pt"
+    assert official_checkpoint("sam2.1_hiera_s").url == sam2_base + "sam2.1_hiera_small.pt"
+    assert official_checkpoint("sam2.1_hiera_b+").url == sam2_base + "sam2.1_hiera_base_plus.pt"
+    assert official_checkpoint("sam2.1_hiera_l").url == sam2_base + "sam2.1_hiera_large.pt"
     for info in OFFICIAL_CHECKPOINTS.values():
         assert info.url.startswith("https://")
-        assert len(info.sha256) == 64 and int(info.sha256, 16) >= 0
+        if info.model_type.startswith("sam2"):
+            assert info.sha256 is None  # none published: downloads are verified by loading
+        else:
+            assert len(info.sha256) == 64 and int(info.sha256, 16) >= 0
+    assert set(SCAN_PREFERENCE) == set(OFFICIAL_CHECKPOINTS)
     with pytest.raises(ValueError, match="unknown model type 'vit_x'; known: vit_b"):
         official_checkpoint("vit_x")
 

@@ -156,3 +156,35 @@ def test_downloading_a_checkpoint_from_the_dialog_loads_it(
         assert checkpoints.resolve_checkpoint(config_dir=app.dirs) == downloaded
     finally:
         server.close()
+
+
+def test_a_download_without_a_digest_is_kept_only_if_it_loads_as_its_model(
+    qtbot, make_app, monkeypatch
+) -> None:
+    """SAM 2.1 files have no published digest: the app loads the finished download as
+    the model type it asked for, and a file that is something else is deleted."""
+    import io
+
+    import torch
+
+    from sam_annotator.inference import checkpoints
+    from sam_core import build_sam_vit_tiny_test
+    from tests.inference.range_server import RangeServer
+
+    buffer = io.BytesIO()
+    torch.save(build_sam_vit_tiny_test().state_dict(), buffer)  # a SAM, not a vit_b
+    server = RangeServer(buffer.getvalue())
+    official = checkpoints.OfficialCheckpoint("vit_b", server.url, None, None, "test")
+    table = {**checkpoints.OFFICIAL_CHECKPOINTS, "vit_b": official}
+    monkeypatch.setattr(checkpoints, "OFFICIAL_CHECKPOINTS", table)
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: warnings.append(args[2]))
+    try:
+        app = make_app()
+        with qtbot.waitSignal(app.engine.loadFailed, timeout=30000) as failed:
+            app.download("vit_b")
+        assert "vit_b" in failed.args[0] and warnings == [failed.args[0]]
+        assert not list(app.dirs.checkpoints.glob("weights.pth*"))  # nothing unverified kept
+        assert checkpoints.resolve_checkpoint(config_dir=app.dirs) is None
+    finally:
+        server.close()
