@@ -124,3 +124,26 @@ def test_by_default_it_fills_the_folder_the_app_reads(
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
     assert main(["embed", str(folder), "--checkpoint", str(tiny_checkpoint)]) == 0
     assert len(list(AppDirs.under(tmp_path / "home").embeddings.glob("*.samemb"))) == 3
+
+
+def test_an_unwritable_cache_folder_is_refused_before_any_work(
+    folder, tiny_checkpoint, tmp_path, capsys
+):
+    from tests.filesystems import read_only_copy
+
+    with read_only_copy([], tmp_path / "ro") as read_only:
+        if not read_only:
+            pytest.skip("no way to make a read-only folder here")
+        assert embed(folder, tiny_checkpoint, tmp_path / "ro" / "cache") == 2
+    err = capsys.readouterr().err
+    assert "cannot write to the cache folder" in err and "encoded" not in err
+
+
+def test_a_cache_too_small_for_the_folder_is_an_incomplete_run(
+    folder, tiny_checkpoint, tmp_path, capsys
+):
+    """Exit 1 (not 0) when entries were evicted by the bound: a script can trust 0."""
+    assert embed(folder, tiny_checkpoint, tmp_path / "cache", "--max-cache-gb", "0.000001") == 1
+    err = capsys.readouterr().err
+    assert "0 encoded" in err and "3 unreadable or not stored" in err
+    assert all(name in err for name in ("0_dog.jpg", "1_groceries.jpg", "2_truck.jpg"))

@@ -27,7 +27,7 @@ from sam_annotator.model.document import Document
 from sam_annotator.model.records import ImageStatus
 from sam_annotator.model.rle import Rle
 from sam_annotator.model.undo_stack import UndoStack
-from tests.io.autosave_worker import build_document, circle
+from tests.faults.autosave_worker import build_document, circle
 
 SQUARE = [[1.0, 1.0, 9.0, 1.0, 9.0, 9.0, 1.0, 9.0]]
 

@@ -19,7 +19,7 @@ import pytest
 
 from sam_annotator.io.project import load_project
 from tests.conftest import REPO_ROOT
-from tests.io.autosave_worker import apply_edit, build_document
+from tests.faults.autosave_worker import apply_edit, build_document
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="needs SIGKILL")
 
@@ -46,7 +46,7 @@ def test_sigkill_during_edits_loses_at_most_the_last_edit(tmp_path):
         if path.exists():
             path.unlink()
         worker = subprocess.Popen(
-            [sys.executable, "-m", "tests.io.autosave_worker", str(path)],
+            [sys.executable, "-m", "tests.faults.autosave_worker", str(path)],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

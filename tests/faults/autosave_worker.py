@@ -1,6 +1,6 @@
 """A process that edits a document forever, autosaving after each edit (for the SIGKILL test).
 
-    python -m tests.io.autosave_worker PROJECT_PATH
+    python -m tests.faults.autosave_worker PROJECT_PATH
 
 Prints "ready", then the number of each edit once its save has completed (flush). The
 edits are deterministic, so the test can replay them to know the expected state.
