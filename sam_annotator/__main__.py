@@ -4,6 +4,8 @@
     sam-annotator embed IMAGES_DIR [...]
     sam-annotator auto IMAGES_DIR -o proposals.json [...]
     sam-annotator segment-boxes IMAGES_DIR --boxes dets.json -o out.json [...]
+    sam-annotator export SOURCE --format coco|yolo-seg|voc|labelme|masks -o OUT [...]
+    sam-annotator import SOURCE --format coco|yolo-seg|voc|labelme -o OUT.json [...]
     (each batch command runs on a Ray cluster with --ray [ADDRESS])
 
 Heavy modules (torch, Qt, OpenCV) are imported only once a command needs them, so that

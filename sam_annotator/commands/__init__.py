@@ -11,4 +11,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "sam_annotator.commands.segment_boxes",
         "one SAM mask per detector box (COCO detections in, COCO polygons out)",
     ),
+    "export": (
+        "sam_annotator.commands.export",
+        "write a project or COCO file as coco, yolo-seg, voc, labelme or masks",
+    ),
+    "import": (
+        "sam_annotator.commands.import_dataset",
+        "read a coco, yolo-seg, voc or labelme dataset into a COCO file, with a report",
+    ),
 }

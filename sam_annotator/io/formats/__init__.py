@@ -2,8 +2,10 @@
 
 Each format module defines
     NAME, TITLE, CAN_READ, CAN_WRITE
+    SOURCE_KIND: "file" (one file, e.g. COCO JSON) or "folder" (a dataset folder)
+    READ_OPTIONS, WRITE_OPTIONS: the keyword options read / write accept
     read(source, images_root, **options) -> (Document, ImportReport)
-    write(document, out_dir, *, progress=None, **options) -> list[Path]   (files written)
+    write(document, out, *, progress=None, **options) -> list[Path]   (files written)
 `FORMATS` maps the names the CLI and the File menu use to those modules; modules are
 imported only when used, so that the registry costs nothing to import.
 """
@@ -12,6 +14,10 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+
+NOTES_FILE = "EXPORT_NOTES.txt"
+"""Written by an export beside its files when the format could not hold something
+(crowd regions, holes, overlaps): one line per kind, with counts."""
 
 FORMATS: dict[str, str] = {
     "coco": "sam_annotator.io.formats.coco",

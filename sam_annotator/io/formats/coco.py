@@ -15,6 +15,8 @@ CAN_READ = True
 CAN_WRITE = True
 SOURCE_KIND = "file"
 DEFAULT_FILE = "annotations.json"
+WRITE_OPTIONS = frozenset({"holes_as_rle"})
+READ_OPTIONS = frozenset({"placeholders"})
 
 
 def read(

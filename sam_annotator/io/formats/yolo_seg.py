@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from sam_annotator.io.formats import NOTES_FILE
 from sam_annotator.io.formats.common import (
     ExportError,
     Progress,
@@ -54,6 +55,8 @@ CAN_READ = True
 CAN_WRITE = True
 SOURCE_KIND = "folder"
 DECIMALS = 6
+WRITE_OPTIONS = frozenset({"val_fraction", "seed", "copy_images"})
+READ_OPTIONS: frozenset[str] = frozenset()
 
 
 def merge_parts(rings: list[list[float]]) -> list[float]:
@@ -127,9 +130,11 @@ def write(
     yaml_path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
     written.append(yaml_path)
     if crowd_left_out:
-        (root / "EXPORT_NOTES.txt").write_text(
+        notes = root / NOTES_FILE
+        notes.write_text(
             f"{crowd_left_out} crowd regions left out (YOLO has no crowd; ultralytics skips them)\n"
         )
+        written.append(notes)
     return written
 
 
@@ -181,7 +186,7 @@ def label_path_for(root: Path, image_path: Path) -> Path:
 
 
 def read(
-    source: str | Path, images_root: str | Path | None = None, *, placeholders: str = "keep"
+    source: str | Path, images_root: str | Path | None = None
 ) -> tuple[Document, ImportReport]:
     """A YOLO segmentation folder -> (Document with images relative to it, report)."""
     root = Path(source)
