@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sam_annotator.io.coco import read_coco_with_report
+from sam_annotator.io.formats import format_module
 from sam_annotator.io.formats.report import ImportReport
 from sam_annotator.io.image_changes import ImageChange, file_stamp, refresh_changed_images
 from sam_annotator.io.images import ImageLoadError, image_size, scan_images
@@ -128,11 +129,18 @@ def open_workspace(
     temp_min_age_s: float = 600.0,
     read_only: bool = False,
     placeholders: str = "keep",
+    source_format: str = "coco",
 ) -> Workspace:
     """Open `images_dir` (see the module docstring). Raises FileNotFoundError for a
     missing folder, CocoFormatError / ProjectFormatError for unreadable files.
     `temp_min_age_s`: see `remove_orphaned_temps`. `read_only`: another process owns
-    the project file: it is read, never moved, and nothing beside it is touched."""
+    the project file: it is read, never moved, and nothing beside it is touched.
+
+    `coco` is the annotations file or dataset folder to import, read as `source_format`
+    (a name of io/formats: "coco" strictly, as above; the dataset formats best-effort,
+    everything left out is in `import_report`; ValueError for a source that is not that
+    format). A dataset folder's images are found inside it: `images_dir` is then the
+    folder its reader names (its `images_root`)."""
     folder = Path(images_dir).resolve()
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder")
@@ -144,8 +152,7 @@ def open_workspace(
     backup = None
     report = None
     if coco is not None:
-        result = read_coco_with_report(coco, folder, strict=True, placeholders=placeholders)
-        document, report = result.document, result.report
+        document, report = _import(coco, folder, source_format, placeholders)
         if project_path.exists() and not read_only:
             backup = backup_path(project_path)
             os.replace(project_path, backup)
@@ -166,6 +173,23 @@ def open_workspace(
     if not document.categories():
         document.insert_category(document.make_category(default_category))
     return workspace
+
+
+def _import(
+    source: str | Path, folder: Path, source_format: str, placeholders: str
+) -> tuple[Document, ImportReport]:
+    if source_format == "coco":
+        result = read_coco_with_report(source, folder, strict=True, placeholders=placeholders)
+        return result.document, result.report
+    module = format_module(source_format)
+    options = {"placeholders": placeholders} if "placeholders" in module.READ_OPTIONS else {}
+    document, report = module.read(source, folder, **options)
+    if document.images_root is None or Path(document.images_root).resolve() != folder:
+        raise ValueError(
+            f"{source}: a {source_format} dataset's images are in "
+            f"{document.images_root}, not in {folder}"
+        )
+    return document, report
 
 
 def _add_new_images(workspace: Workspace) -> None:

@@ -53,11 +53,18 @@ def _candidates() -> tuple[ActionSpec, ...]:
     )
 
 
+RENAMED_ACTIONS = {"file.import_coco": "file.import", "file.export_coco": "file.export"}
+"""Action ids of earlier versions -> today's, so that saved shortcuts keep working."""
+
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("file.open_folder", "&Open Folder…", "File", ("Ctrl+O",), "Open a folder of images"),
-    ActionSpec("file.import_coco", "&Import COCO…", "File", ("Ctrl+I",), "Load a COCO JSON file"),
+    ActionSpec(
+        "file.import", "&Import…", "File", ("Ctrl+I",), "COCO, YOLO-seg, VOC or labelme annotations"
+    ),
     ActionSpec("file.save", "&Save", "File", ("Ctrl+S",), "Write the COCO file"),
-    ActionSpec("file.export_coco", "&Export COCO…", "File", ("Ctrl+E",), "Write a COCO JSON file"),
+    ActionSpec(
+        "file.export", "&Export…", "File", ("Ctrl+E",), "COCO, YOLO-seg, VOC, labelme or mask PNGs"
+    ),
     ActionSpec("file.choose_model", "Choose &Model…", "File", (), "SAM checkpoint or GrabCut"),
     ActionSpec("file.quit", "&Quit", "File", ("Ctrl+Q",), "Quit (asks about unsaved changes)"),
     ActionSpec("edit.undo", "&Undo", "Edit", ("Ctrl+Z",), "Remove the last prompt, else undo"),
@@ -215,6 +222,7 @@ class Keymap:
         # Apply all at once so that swapping two keys between actions is possible.
         proposed = dict(keymap._bindings)
         for action_id, sequences in data.items():
+            action_id = RENAMED_ACTIONS.get(action_id, action_id)
             keymap._require_known(action_id)
             proposed[action_id] = tuple(dict.fromkeys(normalize_sequence(s) for s in sequences))
         keymap._check_no_conflicts(proposed)

@@ -86,9 +86,9 @@ class LabelingApp(QObject):
             source.message.connect(self.show_message)
         handlers = {
             "file.open_folder": proj.choose_folder,
-            "file.import_coco": proj.choose_coco,
+            "file.import": proj.choose_import,
             "file.save": proj.save,
-            "file.export_coco": proj.export,
+            "file.export": proj.choose_export,
             "file.choose_model": self.choose_model,
             "file.quit": w.close,
             "edit.undo": lab.undo,

@@ -41,6 +41,7 @@ class EncodeResult:
     encoded: EncodedImage
     seconds: float
     from_cache: bool
+    generation: int  # the service's document generation when the job was made
 
 
 class EncodingService(QObject):
@@ -62,6 +63,7 @@ class EncodingService(QObject):
         self._store: OrderedDict[int, EncodedImage] = OrderedDict()
         self._failed: dict[int, Exception] = {}
         self._wanted: list[int] = []
+        self._generation = 0  # bumped when the document's images are replaced
         self.lookup: Callable[[int, Segmenter], EncodedImage | None] | None = None
         self.store_hook: Callable[[int, Segmenter, EncodedImage], None] | None = None
         self.worker = BackgroundWorker("encode", self)
@@ -84,10 +86,15 @@ class EncodingService(QObject):
             self.focus(self._wanted[0], self._wanted[1:])
 
     def forget(self, image_id: int | None = None) -> None:
-        """Drop one image's encoding and failure (or all of them)."""
+        """Drop one image's encoding and failure (or all of them: the document's
+        contents were replaced, so image ids now name other images; queued jobs are
+        dropped and the result of a running one will be ignored)."""
         if image_id is None:
             self._store.clear()
             self._failed.clear()
+            self._wanted = []
+            self._generation += 1
+            self.worker.replace_queue([])
         else:
             self._store.pop(image_id, None)
             self._failed.pop(image_id, None)
@@ -132,19 +139,32 @@ class EncodingService(QObject):
         self.worker.shutdown(timeout=5.0)
 
     # -- worker side ---------------------------------------------------------------------
-    def _job(self, image_id: int, segmenter: Segmenter) -> Callable[[], EncodeResult]:
+    def _job(self, image_id: int, segmenter: Segmenter) -> Callable[[], EncodeResult | None]:
         lookup, store_hook, load = self.lookup, self.store_hook, self._load_image
+        generation = self._generation
 
-        def run() -> EncodeResult:
+        def encode() -> EncodeResult:
             start = time.perf_counter()
             if lookup is not None:
                 cached = lookup(image_id, segmenter)
                 if cached is not None:
-                    return EncodeResult(cached, time.perf_counter() - start, True)
+                    return EncodeResult(cached, time.perf_counter() - start, True, generation)
             encoded = segmenter.encode(load(image_id))
             if store_hook is not None:
                 store_hook(image_id, segmenter, encoded)
-            return EncodeResult(encoded, time.perf_counter() - start, False)
+            return EncodeResult(encoded, time.perf_counter() - start, False, generation)
+
+        def run() -> EncodeResult | None:
+            """The encoding, or None for an image of a document replaced since (its
+            failure then means nothing: the image id may be another image's now)."""
+            if generation != self._generation:
+                return None
+            try:
+                return encode()
+            except Exception:
+                if generation != self._generation:
+                    return None
+                raise
 
         return run
 
@@ -156,6 +176,8 @@ class EncodingService(QObject):
     def _on_finished(self, key: Hashable, result: object) -> None:
         if not isinstance(key, int) or not isinstance(result, EncodeResult):
             return
+        if result.generation != self._generation:
+            return  # an image of the document before it was replaced
         segmenter = self._segmenter
         if segmenter is None or result.encoded.model_id != segmenter.model_id:
             # Made by an engine that was replaced meanwhile: encode again if still wanted.

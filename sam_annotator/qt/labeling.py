@@ -366,6 +366,9 @@ class LabelingController(QObject):
         raise DocumentError("there is no category: add one first (Ctrl+N)")
 
     def _on_document_changed(self) -> None:
+        if self.image_id is not None and not self.document.has_image(self.image_id):
+            self.set_image(None, None)  # the contents were replaced (another folder)
+            return
         if self.selected is not None and not self.document.has_annotation(self.selected):
             self.select(None)
         self._refresh_annotations()

@@ -1,4 +1,4 @@
-"""File operations: open a folder, import and export COCO, save, autosave, quit.
+"""File operations: open a folder, import and export datasets, save, autosave, quit.
 
 One Document and one UndoStack live as long as the app; opening another folder replaces
 the document's contents (`replace_contents`), so every view stays connected. The working
@@ -18,18 +18,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
 
 from sam_annotator.config import AppDirs, SettingsError, load_settings, update_settings
-from sam_annotator.io.coco import CocoFormatError, write_coco
+from sam_annotator.io.coco import write_coco
+from sam_annotator.io.formats import NOTES_FILE, format_module
+from sam_annotator.io.formats.report import ImportReport
 from sam_annotator.io.image_changes import ImageChange, refresh_changed_images
-from sam_annotator.io.project import AutosaveError, Autosaver, ProjectFormatError, save_project
+from sam_annotator.io.project import AutosaveError, Autosaver, save_project
 from sam_annotator.io.project_lock import ProjectLock, ProjectLockedError
 from sam_annotator.io.save_state import SaveHealth, SaveState
 from sam_annotator.io.workspace import Workspace, open_workspace, project_path_for
 from sam_annotator.model.document import Document
 from sam_annotator.model.undo_stack import UndoStack
 from sam_annotator.qt.dialogs import unsaved
+from sam_annotator.qt.dialogs.datasets import (
+    DatasetRequest,
+    ExportDialog,
+    ImportDialog,
+    show_import_report,
+    write_with_progress,
+)
 from sam_annotator.qt.main_window import MainWindow
 
 
@@ -78,16 +87,26 @@ class ProjectController(QObject):
             self.message.emit(f"Settings not saved: {error}")
 
     # -- open ----------------------------------------------------------------------------
-    def open_folder(self, folder: str | Path, coco: str | Path | None = None) -> bool:
-        """Open a folder (optionally with a COCO file); errors are shown, nothing is lost."""
+    def open_folder(
+        self,
+        folder: str | Path,
+        coco: str | Path | None = None,
+        *,
+        source_format: str = "coco",
+        placeholders: str = "keep",
+    ) -> bool:
+        """Open a folder, optionally importing `coco` (a COCO file, or a dataset read as
+        `source_format`: see io/workspace.open_workspace); errors are shown, nothing is
+        lost."""
         lock = None
         try:
             lock, locked_by = self._lock_for(folder)
             workspace = open_workspace(
                 folder, data_dir=self.dirs.data, coco=coco, read_only=locked_by is not None,
                 temp_min_age_s=0.0 if lock is not None else 600.0,
+                source_format=source_format, placeholders=placeholders,
             )  # fmt: skip
-        except (OSError, CocoFormatError, ProjectFormatError) as error:
+        except (OSError, ValueError) as error:  # CocoFormatError, ProjectFormatError, ...
             if lock is not None and lock is not self.lock:
                 lock.release()
             self._error("Cannot open", str(error))
@@ -116,6 +135,8 @@ class ProjectController(QObject):
             notes.append(f"previous project kept as {workspace.backup.name}")
         self._report_changes(workspace.changed)
         self.message.emit(f"Opened {workspace.images_dir}: " + ", ".join(notes))
+        if workspace.import_report is not None:
+            self._show_import_report(workspace.import_report)
         self._update_title()
         self.opened.emit(workspace)
         return True
@@ -178,24 +199,38 @@ class ProjectController(QObject):
         folder = QFileDialog.getExistingDirectory(self.window, "Open a folder of images")
         return bool(folder) and self.open_folder(folder)
 
-    def choose_coco(self) -> bool:
-        if self.workspace is None:
-            self.message.emit("Open the images folder first, then import its COCO file.")
+    def choose_import(self) -> bool:
+        """File -> Import…: a dataset of any readable format replaces the annotations
+        (the current project is kept as a backup file)."""
+        dialog = ImportDialog(None if self.workspace is None else self.workspace.images_dir,
+                              self.window)  # fmt: skip
+        if dialog.exec() != QDialog.DialogCode.Accepted:
             return False
-        path, _ = QFileDialog.getOpenFileName(
-            self.window, "Import COCO", str(self.workspace.images_dir), "COCO JSON (*.json)"
-        )
-        if not path:
+        request = dialog.request()
+        if request is None:
+            self.message.emit("Import: choose the source (and, for COCO, the images folder).")
             return False
-        answer = QMessageBox.question(
-            self.window,
-            "Import COCO",
-            "Replace the current annotations by this file's? The current project is kept "
-            "as a backup file.",
-        )
-        if answer != QMessageBox.StandardButton.Yes:
-            return False
-        return self.open_folder(self.workspace.images_dir, coco=path)
+        if self.workspace is not None and not self.undo_stack.is_clean:
+            answer = QMessageBox.question(
+                self.window,
+                "Import",
+                "Replace the current annotations by the imported ones? The current project "
+                "is kept as a backup file.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        return self.import_dataset(request)
+
+    def import_dataset(self, request: DatasetRequest) -> bool:
+        """Open the images of `request` with its annotations (COCO: the chosen images
+        folder; a dataset folder: the images inside it)."""
+        folder = request.images_dir
+        if folder is None:
+            folder = format_module(request.format_name).images_folder(request.path)
+        return self.open_folder(
+            folder, coco=request.path, source_format=request.format_name,
+            placeholders=request.options.get("placeholders", "keep"),
+        )  # fmt: skip
 
     # -- save / export -------------------------------------------------------------------
     def save(self) -> bool:
@@ -218,6 +253,47 @@ class ProjectController(QObject):
                 return False
         self.coco_path = Path(path).resolve()
         return self._write(self.coco_path)
+
+    def choose_export(self) -> bool:
+        """File -> Export…: the annotations in any writable format."""
+        if self.workspace is None:
+            return False
+        dialog = ExportDialog(self.workspace.images_dir, self.window)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return False
+        request = dialog.request()
+        if request is None:
+            self.message.emit("Export: choose where to write it.")
+            return False
+        folder_format = format_module(request.format_name).SOURCE_KIND == "folder"
+        if folder_format and request.path.is_dir() and any(request.path.iterdir()):
+            answer = QMessageBox.question(
+                self.window, "Export", f"{request.path} already holds files. Write into it?"
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        return self.export_dataset(request)
+
+    def export_dataset(self, request: DatasetRequest) -> bool:
+        """Write the annotations as `request` asks, with a progress dialog; errors shown."""
+        if self.workspace is None:
+            return False
+        self._report_changes(refresh_changed_images(self.document, self.workspace.images_dir))
+        module = format_module(request.format_name)
+        snapshot = self.document.snapshot()
+        try:
+            written = write_with_progress(self.window, module, snapshot, request)
+        except (OSError, ValueError) as error:
+            self._error("Not exported", f"{request.path}: {error}")
+            return False
+        self.message.emit(
+            f"Exported {len(snapshot.annotations)} annotations of {len(snapshot.images)} "
+            f"images as {module.TITLE} to {request.path}"
+        )
+        for path in written:
+            if path.name == NOTES_FILE:
+                self.message.emit(f"{module.TITLE}: {path.read_text(encoding='utf-8').strip()}")
+        return True
 
     def _write(self, path: Path) -> bool:
         if self.workspace is not None:  # never export a size that is not the file's own
@@ -298,6 +374,13 @@ class ProjectController(QObject):
                 + "\n".join(change.describe() for change in changes[:20])
                 + (f"\n… and {len(changes) - 20} more" if len(changes) > 20 else ""),
             )
+
+    def _show_import_report(self, report: ImportReport) -> None:
+        """The import's summary in the status bar; its details in a dialog when there
+        is more to say than the counts."""
+        self.message.emit(report.summary())
+        if len(report.lines()) > 1 and self.window.isVisible():
+            show_import_report(self.window, report)
 
     def _update_title(self) -> None:
         name = "" if self.workspace is None else f" — {self.workspace.images_dir.name}"

@@ -134,3 +134,30 @@ def test_a_foreign_coco_file_imports_with_its_placeholders_dropped_on_request(
     assert "placeholder categories dropped (1)" in capsys.readouterr().out
     names = [c["name"] for c in json.loads(dropped.read_text())["categories"]]
     assert len(names) == len(json.loads(kept.read_text())["categories"]) - 1
+
+
+@pytest.mark.parametrize("name", ["coco", "yolo-seg", "voc", "labelme", "masks"])
+def test_every_format_exports_from_the_command_line_and_readable_ones_come_back(
+    name, coco_source, tmp_path, capsys
+):
+    from sam_annotator.io.formats import format_module
+
+    coco, images = coco_source
+    out = tmp_path / "out"
+    extra = ["--layout", "ids"] if name == "masks" else []
+    assert main(["export", str(coco), "--images", str(images), "--format", name,
+                 "-o", str(out), *extra]) == 0  # fmt: skip
+    assert "6 images, 36 annotations" in capsys.readouterr().out
+    module = format_module(name)
+    if not module.CAN_READ:
+        code = main(["import", str(out), "--format", name, "-o", str(tmp_path / "x.json")])
+        assert code == 2 and "cannot be read" in capsys.readouterr().err
+        return
+    source = out / "annotations.json" if name == "coco" else out
+    back = tmp_path / "back.json"
+    assert main(["import", str(source), "--format", name, "-o", str(back)] +
+                (["--images", str(images)] if name == "coco" else [])) == 0  # fmt: skip
+    data = json.loads(back.read_text())
+    assert len(data["images"]) == 6
+    # YOLO and VOC have no crowd region; the others keep all 36
+    assert len(data["annotations"]) == (35 if name in ("yolo-seg", "voc") else 36)

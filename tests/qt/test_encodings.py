@@ -105,3 +105,21 @@ def test_memory_is_bounded_but_wanted_images_stay(qtbot) -> None:
         assert service.get(1) is None and service.get(2) is None
     finally:
         service.shutdown()
+
+
+def test_an_encoding_of_a_replaced_document_is_never_kept(qtbot, service) -> None:
+    """Opening another folder reuses image ids for other images: an encoding that was
+    running for the old image 1 must not become the new image 1's."""
+    gate = threading.Event()
+    segmenter = FakeSegmenter(gate=gate)
+    service.set_segmenter(segmenter)
+    service.focus(1, [2])
+    qtbot.waitUntil(lambda: service.state(1) is EncodingState.RUNNING, timeout=5000)
+    service.forget()  # the document's contents were replaced
+    assert service.state(2) is EncodingState.NONE  # the queued neighbour is dropped
+    with qtbot.waitSignal(service.worker.idle, timeout=5000):
+        gate.set()
+    assert service.state(1) is EncodingState.NONE and service.get(1) is None
+    with qtbot.waitSignal(service.ready, timeout=5000):
+        service.focus(1)  # the new image 1 is encoded afresh
+    assert segmenter.encoded == [1, 1]

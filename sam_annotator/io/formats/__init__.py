@@ -4,6 +4,7 @@ Each format module defines
     NAME, TITLE, CAN_READ, CAN_WRITE
     SOURCE_KIND: "file" (one file, e.g. COCO JSON) or "folder" (a dataset folder)
     READ_OPTIONS, WRITE_OPTIONS: the keyword options read / write accept
+    images_folder(source) -> Path   (folder formats: where the dataset's images are)
     read(source, images_root, **options) -> (Document, ImportReport)
     write(document, out, *, progress=None, **options) -> list[Path]   (files written)
 `FORMATS` maps the names the CLI and the File menu use to those modules; modules are

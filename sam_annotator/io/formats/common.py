@@ -74,3 +74,16 @@ def split_names(snapshot: DocumentSnapshot, val_fraction: float, seed: int) -> d
     count = round(len(ids) * val_fraction)
     chosen = set(np.random.default_rng(seed).permutation(len(ids))[:count].tolist())
     return {image_id: ("val" if i in chosen else "train") for i, image_id in enumerate(ids)}
+
+
+def unique_file_name(image: ImageRecord, folder: str, taken: dict[tuple[str, str], str]) -> str:
+    """The image's file name in a flat output `folder` (sub-folders flattened); names
+    whose stems clash ('a/x.jpg', 'b/x.png') get their folder path prefixed ('b__x.png').
+    `taken` records the (folder, stem) pairs handed out; ExportError if no name is free."""
+    name = Path(image.path).name
+    if (folder, Path(name).stem) in taken:
+        name = image.path.replace("/", "__")
+    if (folder, Path(name).stem) in taken:
+        raise ExportError(f"two images would share the file names of {image.path!r}")
+    taken[(folder, Path(name).stem)] = image.path
+    return name

@@ -75,6 +75,11 @@ _SHAPE_KEYS = {"label", "points", "group_id", "description", "shape_type", "flag
 _NO_AREA = {"point", "points", "line", "linestrip"}
 
 
+def images_folder(source: str | Path) -> Path:
+    """The folder of the dataset's images (what the app opens as its workspace)."""
+    return Path(source)
+
+
 # --- writing ------------------------------------------------------------------------------
 
 

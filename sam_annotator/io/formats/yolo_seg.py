@@ -35,7 +35,6 @@ import yaml
 
 from sam_annotator.io.formats import NOTES_FILE
 from sam_annotator.io.formats.common import (
-    ExportError,
     Progress,
     annotation_rings,
     annotations_by_image,
@@ -43,11 +42,11 @@ from sam_annotator.io.formats.common import (
     place_image,
     snapshot_of,
     split_names,
+    unique_file_name,
 )
 from sam_annotator.io.formats.report import ImportReport, SkippedEntry
 from sam_annotator.io.images import ImageLoadError, image_size, list_images
 from sam_annotator.model.document import Document, DocumentError, DocumentSnapshot
-from sam_annotator.model.records import ImageRecord
 
 NAME = "yolo-seg"
 TITLE = "YOLO segmentation (ultralytics)"
@@ -57,6 +56,11 @@ SOURCE_KIND = "folder"
 DECIMALS = 6
 WRITE_OPTIONS = frozenset({"val_fraction", "seed", "copy_images"})
 READ_OPTIONS: frozenset[str] = frozenset()
+
+
+def images_folder(source: str | Path) -> Path:
+    """The folder of the dataset's images (what the app opens as its workspace)."""
+    return Path(source)
 
 
 def merge_parts(rings: list[list[float]]) -> list[float]:
@@ -98,7 +102,7 @@ def write(
     stems: dict[tuple[str, str], str] = {}
     for number, image in enumerate(snapshot.images, start=1):
         split = splits[image.id]
-        name = _unique_name(image, split, stems)
+        name = unique_file_name(image, split, stems)
         lines = []
         for annotation in grouped[image.id]:
             if annotation.iscrowd:
@@ -136,18 +140,6 @@ def write(
         )
         written.append(notes)
     return written
-
-
-def _unique_name(image: ImageRecord, split: str, taken: dict[tuple[str, str], str]) -> str:
-    """The image's file name in its split folder; sub-folders flattened, clashes
-    ('a/x.jpg', 'b/x.jpg') get the folder path prefixed ('b__x.jpg')."""
-    name = Path(image.path).name
-    if (split, Path(name).stem) in taken:
-        name = image.path.replace("/", "__")
-    if (split, Path(name).stem) in taken:
-        raise ExportError(f"two images would share the label file of {image.path!r}")
-    taken[(split, Path(name).stem)] = image.path
-    return name
 
 
 # --- reading ----------------------------------------------------------------------------

@@ -46,6 +46,8 @@ class AnnotationsDock(QWidget):
         selected = self.selected_id()
         self._updating = True
         self.list.clear()
+        if self.image_id is not None and not self.document.has_image(self.image_id):
+            self.image_id = None  # the document's contents were replaced (another folder)
         if self.image_id is not None:
             for annotation in self.document.annotations(self.image_id):
                 category = self.document.category(annotation.category_id)
