@@ -136,6 +136,16 @@ SCAN_PREFERENCE = (
 )
 
 
+def loadable_checkpoints() -> list[OfficialCheckpoint]:
+    """The official checkpoints this version can load (``sam_core``'s model registry), in
+    the table's order: what the download dialog offers. The SAM 2.1 entries wait in the
+    table for ``sam_core``'s SAM 2 models; until they are registered they are not offered,
+    and a SAM 2.1 file in the checkpoints folder is not picked by the scan."""
+    from sam_core import sam_model_registry
+
+    return [c for c in OFFICIAL_CHECKPOINTS.values() if c.model_type in sam_model_registry]
+
+
 class CheckpointError(Exception):
     """Base class for the errors of this module."""
 
@@ -240,7 +250,11 @@ def resolve_checkpoint(
         if path.is_file():
             return path
         log.warning("the remembered checkpoint %s is gone; looking elsewhere", path)
-    types = (model_type,) if model_type is not None else SCAN_PREFERENCE
+    if model_type is not None:
+        types: tuple[str, ...] = (model_type,)
+    else:
+        loadable = {c.model_type for c in loadable_checkpoints()}
+        types = tuple(t for t in SCAN_PREFERENCE if t in loadable)
     for name in types:
         candidate = dirs.checkpoints / OFFICIAL_CHECKPOINTS[name].filename
         if candidate.is_file():

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from sam_annotator.inference.checkpoints import OFFICIAL_CHECKPOINTS
+from sam_annotator.inference.checkpoints import loadable_checkpoints
 
 LOCAL, DOWNLOAD, GRABCUT = "local", "download", "grabcut"
 
@@ -44,7 +44,7 @@ class CheckpointDialog(QDialog):
         browse.clicked.connect(self._browse)
         self.download = QRadioButton("Download an official checkpoint")
         self.model_combo = QComboBox()
-        for info in OFFICIAL_CHECKPOINTS.values():
+        for info in loadable_checkpoints():
             self.model_combo.addItem(info.description, info.model_type)
         self.grabcut = QRadioButton("Continue without SAM (classical GrabCut: box + clicks)")
         group = QButtonGroup(self)
