@@ -48,7 +48,7 @@ def test_the_export_dialog_offers_each_format_with_only_its_options(qtbot, tmp_p
         if module.SOURCE_KIND == "file":
             assert request.path == tmp_path / "annotations.json"
         else:
-            assert request.path == tmp_path / f"{name}_export"
+            assert request.path == tmp_path.parent / f"{tmp_path.name}-{name}"
     dialog.output.edit.setText("")
     assert dialog.request() is None
 

@@ -131,9 +131,12 @@ class ExportDialog(QDialog):
         for name, widget in self._option_rows.items():
             self._form.setRowVisible(widget, name in module.WRITE_OPTIONS)
         self.output.folder = module.SOURCE_KIND == "folder"
-        default = self._default_dir / (
-            f"{module.NAME}_export" if self.output.folder else "annotations.json"
-        )
+        # A dataset folder goes beside the images folder: inside it, its image copies
+        # would be listed as new images the next time the folder is opened.
+        if self.output.folder:
+            default = self._default_dir.parent / f"{self._default_dir.name}-{module.NAME}"
+        else:
+            default = self._default_dir / "annotations.json"
         self.output.edit.setText(str(default))
 
     def request(self) -> DatasetRequest | None:
