@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml Makefile
 	# Test-only oracle for MobileSAM. --no-deps: its timm/torchvision requirements would
 	# pull another torch; tests/oracle.py stands in for the few helpers it uses.
 	$(PY) -m pip install --quiet --no-deps mobilesam-mirror==1.0.0
+	# Test-only oracle for SAM 2 (an sdist; its CUDA extension is optional and not built).
+	# --no-deps: torchvision would pull another torch; tests/oracle.py stands in for it.
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install --quiet --no-build-isolation --no-deps sam2==1.1.0
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -1,7 +1,9 @@
 """sam_core: a PyTorch implementation of Segment Anything with the official API.
 
 Official checkpoints (``sam_vit_b_01ec64.pth``, ``sam_vit_l_0b3195.pth``,
-``sam_vit_h_4b8939.pth``, and MobileSAM's ``mobile_sam.pt`` as ``vit_t``) load unchanged;
+``sam_vit_h_4b8939.pth``, MobileSAM's ``mobile_sam.pt`` as ``vit_t``, and SAM 2 / 2.1's
+``sam2.1_hiera_{tiny,small,base_plus,large}.pt`` for images: :mod:`sam_core.sam2`) load
+unchanged;
 checkpoints are read with ``weights_only=True`` and never run code.
 """
 
@@ -32,9 +34,12 @@ from sam_core.checkpoint import (
 from sam_core.embedding import PREPROCESSING_VERSION, ImageEmbedding, model_id
 from sam_core.mask_logits import logits_to_size, mask_to_logits
 from sam_core.predictor import SINGLE_OUTPUT, ImageNotSetError, SamPredictor
+from sam_core.sam2 import Sam2, SAM2ImagePredictor, build_sam2, sam2_model_registry
 
 __all__ = [
     "PREPROCESSING_VERSION",
+    "SAM2ImagePredictor",
+    "Sam2",
     "SINGLE_OUTPUT",
     "CheckpointError",
     "CheckpointKeysError",
@@ -51,6 +56,7 @@ __all__ = [
     "UnknownModelTypeError",
     "UnsafeCheckpointError",
     "build_sam",
+    "build_sam2",
     "build_sam_vit_b",
     "build_sam_vit_h",
     "build_sam_vit_l",
@@ -62,5 +68,6 @@ __all__ = [
     "mask_to_logits",
     "model_id",
     "read_state_dict",
+    "sam2_model_registry",
     "sam_model_registry",
 ]

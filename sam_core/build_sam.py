@@ -44,6 +44,8 @@ from sam_core.modeling import (
     TwoWayTransformer,
 )
 from sam_core.modeling.sam import PIXEL_MEAN, PIXEL_STD
+from sam_core.sam2 import Sam2, is_sam2_state_dict, sam2_from_state_dict
+from sam_core.sam2.specs import SAM2_SPECS
 
 CheckpointPath = str | os.PathLike[str]
 
@@ -92,22 +94,28 @@ def load_sam(
     checkpoint: CheckpointPath,
     model_type: str | None = None,
     device: str | torch.device = "cpu",
-) -> Sam:
-    """Load a SAM checkpoint whose model type is detected from its tensor shapes.
+) -> Sam | Sam2:
+    """Load a SAM, MobileSAM or SAM 2 / 2.1 checkpoint whose model type is detected from
+    its tensor shapes.
 
     Args:
-        checkpoint: path of a ``.pth`` file (a state_dict, or ``{"model": state_dict}``).
-        model_type: if given ("vit_b", "vit_l", "vit_h", "vit_t", "default"), the checkpoint
-            must be of this type.
+        checkpoint: path of a ``.pth`` / ``.pt`` file (a state_dict, or ``{"model":
+            state_dict}`` as SAM 2's releases are).
+        model_type: if given ("vit_b", "vit_l", "vit_h", "vit_t", "default",
+            "sam2.1_hiera_t", ...), the checkpoint must be of this type.
         device: where the model is placed.
 
     Returns:
-        The model in eval mode on ``device``.
+        The model (a :class:`Sam`, or a :class:`~sam_core.sam2.Sam2`) in eval mode.
 
     Raises:
         CheckpointError: (a ``ValueError``) with a specific subclass for each problem.
     """
     state_dict = read_state_dict(checkpoint)
+    if is_sam2_state_dict(state_dict) or model_type in SAM2_SPECS:
+        if model_type is not None:
+            check_model_type(state_dict, model_type, str(checkpoint))
+        return sam2_from_state_dict(state_dict, str(checkpoint)).to(device)
     if model_type is None:
         spec = MODEL_SPECS[detect_model_type(state_dict)]
     else:

@@ -233,8 +233,8 @@ def warn_non_finite(state_dict: Mapping[str, torch.Tensor], source: str = "the c
 
 
 def detect_model_type(state_dict: Mapping[str, torch.Tensor]) -> str:
-    """The SAM model type ("vit_b", "vit_l", "vit_h", "vit_t", ...) of a state_dict,
-    from shapes.
+    """The model type ("vit_b", "vit_l", "vit_h", "vit_t", "sam2.1_hiera_t", ...) of a
+    state_dict, from shapes.
 
     For a ViT encoder, reads its patch-embedding width and number of blocks; for
     MobileSAM's TinyViT encoder, the width and number of blocks of each stage. Works on
@@ -247,9 +247,13 @@ def detect_model_type(state_dict: Mapping[str, torch.Tensor]) -> str:
     if patch is None:
         if TINY_VIT_STEM_KEY in state_dict:
             return _detect_tiny_vit(state_dict)
+        from sam_core.sam2.build import detect_sam2_model_type, is_sam2_state_dict
+
+        if is_sam2_state_dict(state_dict):
+            return detect_sam2_model_type(state_dict)
         raise UnknownModelTypeError(
-            f"not a SAM checkpoint: it has no {PATCH_EMBED_KEY!r} (SAM) nor "
-            f"{TINY_VIT_STEM_KEY!r} (MobileSAM) "
+            f"not a SAM checkpoint: it has no {PATCH_EMBED_KEY!r} (SAM), "
+            f"{TINY_VIT_STEM_KEY!r} (MobileSAM) nor image_encoder.trunk (SAM 2) "
             f"(its keys start with {_few(sorted(state_dict))})"
         )
     width = int(patch.shape[0])

@@ -13,7 +13,11 @@ what those helpers do for the inputs the reference code gives them:
 - ``torchvision.ops.boxes.batched_nms`` / ``box_area``: greedy non-maximum suppression
   per category, written here independently of the project's own NMS;
 - ``timm.models.layers`` ``DropPath`` / ``to_2tuple`` / ``trunc_normal_`` and
-  ``timm.models.registry.register_model``: only initialisation and identity-at-eval.
+  ``timm.models.registry.register_model``: only initialisation and identity-at-eval;
+- for the official ``sam2`` 1.1.0 image predictor, ``torchvision.transforms``
+  ``ToTensor`` (HxWx3 uint8 -> 3xHxW float in 0-1), ``Resize((h, w))`` on a tensor
+  (torchvision calls ``F.interpolate(..., "bilinear", antialias=True)``) and
+  ``Normalize(mean, std)``, as TorchScript-able modules (the predictor scripts them).
 
 Nothing in the project imports this module: it is an oracle for tests and benchmarks.
 The stand-ins are registered only where the real package cannot be imported.
@@ -90,6 +94,39 @@ def _batched_nms(boxes, scores, idxs, iou_threshold):
     return keep[torch.argsort(scores[keep], descending=True, stable=True)]
 
 
+class _ToTensor:
+    def __call__(self, pic) -> torch.Tensor:
+        array = np.asarray(pic)
+        if array.dtype != np.uint8 or array.ndim != 3:
+            raise TypeError("stand-in ToTensor only supports HxWxC uint8 arrays")
+        return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div(255.0)
+
+
+class _Resize(torch.nn.Module):
+    def __init__(self, size: list[int]) -> None:
+        super().__init__()
+        self.size: list[int] = [int(size[0]), int(size[1])]
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        out = torch.nn.functional.interpolate(
+            img.unsqueeze(0), size=self.size, mode="bilinear", align_corners=False,
+            antialias=True,
+        )  # fmt: skip
+        return out.squeeze(0)
+
+
+class _Normalize(torch.nn.Module):
+    def __init__(self, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.mean: list[float] = [float(m) for m in mean]
+        self.std: list[float] = [float(s) for s in std]
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.mean, dtype=img.dtype).view(-1, 1, 1)
+        std = torch.tensor(self.std, dtype=img.dtype).view(-1, 1, 1)
+        return (img - mean) / std
+
+
 class _DropPath(torch.nn.Module):
     def __init__(self, drop_prob=None, scale_by_keep=True):
         super().__init__()
@@ -132,7 +169,13 @@ def install_stand_ins() -> None:
         functional = _module(
             "torchvision.transforms.functional", resize=_resize, to_pil_image=_to_pil_image
         )
-        transforms = _module("torchvision.transforms", functional=functional)
+        transforms = _module(
+            "torchvision.transforms",
+            functional=functional,
+            ToTensor=_ToTensor,
+            Resize=_Resize,
+            Normalize=_Normalize,
+        )
         boxes = _module(
             "torchvision.ops.boxes", batched_nms=_batched_nms, box_area=_box_area, nms=_nms
         )
@@ -160,3 +203,10 @@ def official_mobile_sam():
     """The MobileSAM reference package (``mobilesam-mirror``), importable here."""
     install_stand_ins()
     return importlib.import_module("mobile_sam")
+
+
+def official_sam2():
+    """The official ``sam2`` 1.1.0 package (test dependency), importable here: its image
+    predictor with the stand-in transforms above."""
+    install_stand_ins()
+    return importlib.import_module("sam2")

@@ -166,7 +166,8 @@ def _subpixel_linear(
 
 
 class MLP(nn.Module):
-    """``num_layers`` linear layers with ReLU between them (optionally a final sigmoid)."""
+    """``num_layers`` linear layers with ReLU (or ``activation``) between them, optionally
+    a final sigmoid. Parameters ``layers.N``: SAM's and SAM 2's MLPs alike."""
 
     def __init__(
         self,
@@ -175,9 +176,11 @@ class MLP(nn.Module):
         output_dim: int,
         num_layers: int,
         sigmoid_output: bool = False,
+        activation: type[nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
         self.num_layers = num_layers
+        self.act = activation()
         hidden = [hidden_dim] * (num_layers - 1)
         self.layers = nn.ModuleList(
             nn.Linear(n_in, n_out)
@@ -187,7 +190,7 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
-            x = F.relu(layer(x)) if i < self.num_layers - 1 else layer(x)
+            x = self.act(layer(x)) if i < self.num_layers - 1 else layer(x)
         if self.sigmoid_output:
             x = torch.sigmoid(x)
         return x

@@ -1,0 +1,207 @@
+"""``SAM2ImagePredictor``: encode an image once, then predict masks for many prompts.
+
+The API is the official ``sam2`` 1.1.0 one (``set_image``, ``set_image_batch``,
+``predict``, ``get_image_embedding``, ``reset_predictor``, ``_features``, ``_orig_hw``).
+
+Frames: prompts are original-image pixels (X right, Y down; boxes XYXY), or 0-1
+coordinates with ``normalize_coords=False``. SAM 2 does not keep the aspect ratio: the
+image is resized to 1024x1024 (bilinear, antialiased) and normalised with ImageNet
+statistics, and prompts are scaled by 1024/W and 1024/H. The 256x256 low-resolution
+logits cover the whole image and are resized (bilinear) straight to its size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from sam_core.inputs import check_box, check_image, check_mask_input, check_points
+from sam_core.predictor import ImageNotSetError
+from sam_core.sam2.decoding import BOX_BOTTOM_RIGHT_LABEL, BOX_TOP_LEFT_LABEL
+from sam_core.sam2.model import PIXEL_MEAN, PIXEL_STD, Sam2
+
+LOW_RES_SIZE = (256, 256)
+LOGIT_CLAMP = 32.0
+
+
+class SAM2ImagePredictor:
+    """Computes an image's features once, then predicts masks for prompts quickly."""
+
+    def __init__(self, sam_model: Sam2, mask_threshold: float = 0.0) -> None:
+        self.model = sam_model
+        self.mask_threshold = mask_threshold
+        self.reset_predictor()
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def reset_predictor(self) -> None:
+        self._is_image_set = False
+        self._is_batch = False
+        self._features: dict[str, object] | None = None
+        self._orig_hw: list[tuple[int, int]] | None = None
+
+    # -- images -----------------------------------------------------------------------------
+    def preprocess(self, image: np.ndarray) -> torch.Tensor:
+        """``HxWx3`` uint8 RGB -> ``3x1024x1024`` normalised model input."""
+        pixels = torch.from_numpy(np.array(image, dtype=np.uint8)).to(self.device)  # a copy
+        pixels = pixels.permute(2, 0, 1).float().div_(255.0)
+        size = (self.model.image_size, self.model.image_size)
+        resized = F.interpolate(pixels[None], size, mode="bilinear", align_corners=False,
+                                antialias=True)[0]  # fmt: skip
+        mean = torch.tensor(PIXEL_MEAN, device=self.device).view(-1, 1, 1)
+        std = torch.tensor(PIXEL_STD, device=self.device).view(-1, 1, 1)
+        return (resized - mean) / std
+
+    @torch.no_grad()
+    def set_image(self, image: np.ndarray | Image.Image) -> None:
+        """Compute the features of one ``HxWx3`` uint8 RGB image (array or PIL image)."""
+        if isinstance(image, Image.Image):
+            image = np.asarray(image.convert("RGB"))
+        image = check_image(image)
+        self.reset_predictor()
+        self._set_features(self.preprocess(image)[None], [image.shape[:2]])
+
+    @torch.no_grad()
+    def set_image_batch(self, image_list: list[np.ndarray]) -> None:
+        """Compute the features of several images (``predict_batch`` is not offered:
+        use ``_predict(..., img_idx=i)``)."""
+        if not isinstance(image_list, list) or not image_list:
+            raise ValueError("set_image_batch takes a non-empty list of HxWx3 uint8 images")
+        images = [check_image(image) for image in image_list]
+        self.reset_predictor()
+        batch = torch.stack([self.preprocess(image) for image in images])
+        self._set_features(batch, [image.shape[:2] for image in images])
+        self._is_batch = True
+
+    def _set_features(self, batch: torch.Tensor, sizes: list[tuple[int, int]]) -> None:
+        features = self.model.image_features(batch)
+        self._features = {
+            "image_embed": features.image_embed,
+            "high_res_feats": features.high_res_feats,
+        }
+        self._orig_hw = [(int(h), int(w)) for h, w in sizes]
+        self._is_image_set = True
+
+    def get_image_embedding(self) -> torch.Tensor:
+        """``Bx256x64x64``: the lowest-resolution features (``no_mem_embed`` added)."""
+        self._require_image()
+        return self._features["image_embed"]  # type: ignore[index]
+
+    # -- prompts ----------------------------------------------------------------------------
+    def predict(
+        self,
+        point_coords: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+        normalize_coords: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks ``CxHxW`` (bool, or logits), IoU predictions ``C`` and low-resolution
+        logits ``Cx256x256`` for one prompt set on the current image (C = 3 or 1)."""
+        self._require_image()
+        height, width = self._orig_hw[-1]  # type: ignore[index]
+        scale = np.array([self.model.image_size, self.model.image_size], dtype=np.float64)
+        if normalize_coords:
+            scale = scale / np.array([width, height], dtype=np.float64)
+        coords = labels = boxes = masks = None
+        if point_coords is not None or point_labels is not None:
+            points, point_labels_checked = check_points(point_coords, point_labels)
+            coords = torch.as_tensor(points * scale, dtype=torch.float, device=self.device)[None]
+            labels = torch.as_tensor(point_labels_checked, dtype=torch.int, device=self.device)
+            labels = labels[None]
+        if box is not None:
+            corners = check_box(box).reshape(2, 2) * scale
+            boxes = torch.as_tensor(corners, dtype=torch.float, device=self.device)[None]
+        if mask_input is not None:
+            mask = check_mask_input(mask_input, LOW_RES_SIZE)
+            masks = torch.as_tensor(mask, dtype=torch.float, device=self.device)[None]
+        masks_out, iou, low_res = self._predict(
+            coords, labels, boxes, masks, multimask_output, return_logits=return_logits
+        )
+        return (
+            masks_out[0].float().cpu().numpy(),
+            iou[0].float().cpu().numpy(),
+            low_res[0].float().cpu().numpy(),
+        )
+
+    @torch.no_grad()
+    def _predict(
+        self,
+        point_coords: torch.Tensor | None,
+        point_labels: torch.Tensor | None,
+        boxes: torch.Tensor | None = None,
+        mask_input: torch.Tensor | None = None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+        img_idx: int = -1,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Batched prompts in the 1024 model-input frame: ``BxNx2`` points with ``BxN``
+        labels, ``Bx2x2`` (or ``Bx4``) boxes, ``Bx1x256x256`` mask logits ->
+        (masks ``BxCxHxW``, IoU ``BxC``, low-resolution logits ``BxCx256x256``)."""
+        self._require_image()
+        low_res, iou = self.predict_low_res(
+            point_coords, point_labels, boxes, mask_input, multimask_output, img_idx
+        )
+        size = self._orig_hw[img_idx]  # type: ignore[index]
+        masks = F.interpolate(low_res, size, mode="bilinear", align_corners=False)
+        low_res = low_res.clamp(-LOGIT_CLAMP, LOGIT_CLAMP)
+        if not return_logits:
+            masks = masks > self.mask_threshold
+        return masks, iou, low_res
+
+    @torch.no_grad()
+    def predict_low_res(
+        self,
+        point_coords: torch.Tensor | None,
+        point_labels: torch.Tensor | None,
+        boxes: torch.Tensor | None = None,
+        mask_input: torch.Tensor | None = None,
+        multimask_output: bool = True,
+        img_idx: int = -1,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's output for batched model-frame prompts: logits
+        ``BxCx256x256`` (not clamped) and IoU ``BxC``. A box goes first, as two points
+        labelled 2 and 3, as the official predictor does."""
+        self._require_image()
+        points = None
+        if point_coords is not None:
+            points = (point_coords, point_labels)
+        if boxes is not None:
+            corners = boxes.reshape(-1, 2, 2)
+            corner_labels = torch.tensor(
+                [[BOX_TOP_LEFT_LABEL, BOX_BOTTOM_RIGHT_LABEL]], dtype=torch.int,
+                device=corners.device,
+            ).repeat(corners.shape[0], 1)  # fmt: skip
+            if points is not None:
+                points = (
+                    torch.cat([corners, points[0]], 1),
+                    torch.cat([corner_labels, points[1]], 1),
+                )
+            else:
+                points = (corners, corner_labels)
+        sparse, dense = self.model.sam_prompt_encoder(points=points, boxes=None, masks=mask_input)
+        features: dict = self._features  # type: ignore[assignment]
+        high_res = [level[img_idx].unsqueeze(0) for level in features["high_res_feats"]]
+        low_res, iou, _, _ = self.model.sam_mask_decoder(
+            image_embeddings=features["image_embed"][img_idx].unsqueeze(0),
+            image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+            repeat_image=points is not None and points[0].shape[0] > 1,
+            high_res_features=high_res,
+        )
+        return low_res, iou
+
+    def _require_image(self) -> None:
+        if not self._is_image_set:
+
+            raise ImageNotSetError(
+                "an image must be set with .set_image(...) before mask prediction"
+            )

@@ -1,0 +1,126 @@
+"""SAM 2 / 2.1 for images against the official ``sam2`` 1.1.0 on identical random weights:
+all three feature levels, mask logits, IoU and object scores, masks, for clicks, boxes,
+box + negative click, mask input, multimask on and off, on a landscape and a portrait
+photo; the real tiny and small trunks as well as the fast test trunk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sam_core.sam2 import SAM2ImagePredictor, sam2_from_state_dict
+from tests.core.conftest import photo
+from tests.core.sam2_oracle import TINY_TEST_OVERRIDES, official_predictor, official_sam2_model
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def pair():
+    official = official_sam2_model("sam2.1/sam2.1_hiera_t", seed=5, overrides=TINY_TEST_OVERRIDES)
+    ours = sam2_from_state_dict(official.state_dict(), "random test weights")
+    assert ours.spec.name == "tiny_test"
+    return official_predictor(official), SAM2ImagePredictor(ours)
+
+
+PROMPTS = {
+    "click": dict(point_coords=[[300, 200]], point_labels=[1]),
+    "click, single output": dict(point_coords=[[300, 200]], point_labels=[1],
+                                 multimask_output=False),
+    "two clicks": dict(point_coords=[[300, 200], [120, 90]], point_labels=[1, 1]),
+    "box": dict(box=[60, 40, 380, 300]),
+    "box and a negative click": dict(box=[60, 40, 380, 300], point_coords=[[200, 150]],
+                                     point_labels=[0], multimask_output=False),
+}  # fmt: skip
+
+
+def assert_close(ours, official, what):
+    diff = float(np.abs(np.asarray(ours, dtype=np.float64) - official).max())
+    assert diff <= TOLERANCE, f"{what}: max difference {diff}"
+
+
+def assert_same_masks(ours, official, logits):
+    """Equal except where the official logit is within rounding of the threshold."""
+    differ = ours != official
+    assert not (differ & (np.abs(logits) > TOLERANCE)).any(), int(differ.sum())
+
+
+@pytest.mark.parametrize("shape", [(400, 480), (480, 360)], ids=["landscape", "portrait"])
+def test_features_and_every_prompt_kind_match_the_official(pair, real_data, shape):
+    official, ours = pair
+    image = photo(real_data, "dog.jpg" if shape[1] > shape[0] else "skateboard_portrait.jpg",
+                  *shape)  # fmt: skip
+    official.set_image(image)
+    ours.set_image(image)
+    assert ours._orig_hw == [shape]
+    assert_close(ours.get_image_embedding(), official.get_image_embedding().numpy(), "embed")
+    for level, (a, b) in enumerate(
+        zip(ours._features["high_res_feats"], official._features["high_res_feats"], strict=True)
+    ):
+        assert a.shape == b.shape
+        assert_close(a, b.numpy(), f"high-res level {level}")
+    for name, prompt in PROMPTS.items():
+        prompt = {k: np.asarray(v) if isinstance(v, list) else v for k, v in prompt.items()}
+        expected = official.predict(**prompt, return_logits=True)
+        got = ours.predict(**prompt, return_logits=True)
+        for index, what in enumerate(("logits", "IoU", "low-res logits")):
+            assert got[index].shape == expected[index].shape, name
+            assert_close(got[index], expected[index], f"{name}: {what}")
+        masks = ours.predict(**prompt)[0]
+        assert masks.dtype == np.float32 and set(np.unique(masks)) <= {0.0, 1.0}  # as official
+        assert_same_masks(masks, official.predict(**prompt)[0], expected[0])
+    # The previous low-res logits fed back as the mask prompt.
+    previous = official.predict(point_coords=np.array([[300, 200]]), point_labels=np.array([1]))
+    prompt = dict(point_coords=np.array([[300, 200], [100, 120]]), point_labels=np.array([1, 0]),
+                  mask_input=previous[2][:1], multimask_output=False)  # fmt: skip
+    expected = official.predict(**prompt, return_logits=True)
+    for got, want in zip(ours.predict(**prompt, return_logits=True), expected, strict=True):
+        assert_close(got, want, "mask input")
+
+
+def test_object_scores_and_the_dynamic_single_output_match(pair):
+    """The decoder's own outputs, batched: object-score logits and the stability-based
+    choice of the single output (some prompt sets stable, some not)."""
+    official, ours = pair
+    image = np.random.default_rng(3).integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    official.set_image(image)
+    ours.set_image(image)
+    points = torch.tensor([[[100.0, 200.0]], [[600.0, 500.0]], [[900.0, 100.0]]])
+    labels = torch.ones(3, 1, dtype=torch.int)
+    model_off, model_ours = official.model, ours.model
+    for multimask in (True, False):
+        outputs = []
+        for model, predictor in ((model_off, official), (model_ours, ours)):
+            sparse, dense = model.sam_prompt_encoder(points=(points, labels), boxes=None,
+                                                     masks=None)  # fmt: skip
+            features = predictor._features
+            outputs.append(model.sam_mask_decoder(
+                image_embeddings=features["image_embed"],
+                image_pe=model.sam_prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                multimask_output=multimask, repeat_image=True,
+                high_res_features=features["high_res_feats"],
+            ))  # fmt: skip
+        for index, what in enumerate(("masks", "IoU", "tokens", "object scores")):
+            assert_close(outputs[1][index].detach(), outputs[0][index].detach().numpy(), what)
+
+
+@pytest.mark.parametrize("config", ["sam2.1/sam2.1_hiera_t", "sam2/sam2_hiera_s"])
+def test_the_real_trunks_match_the_official(config, real_data):
+    official = official_sam2_model(config, seed=11)
+    ours = sam2_from_state_dict(official.state_dict(), config)
+    assert ours.spec.name == ("tiny" if config.endswith("_t") else "small")
+    image = photo(real_data, "truck.jpg", 600, 900)
+    expected, got = official_predictor(official), SAM2ImagePredictor(ours)
+    expected.set_image(image)
+    got.set_image(image)
+    assert_close(got.get_image_embedding(), expected.get_image_embedding().numpy(), "embed")
+    for a, b in zip(got._features["high_res_feats"], expected._features["high_res_feats"],
+                    strict=True):  # fmt: skip
+        assert_close(a, b.numpy(), "high-res")
+    prompt = dict(point_coords=np.array([[450, 300]]), point_labels=np.array([1]))
+    for a, b in zip(got.predict(**prompt, return_logits=True),
+                    expected.predict(**prompt, return_logits=True), strict=True):  # fmt: skip
+        assert_close(a, b, "click")
