@@ -21,6 +21,9 @@ from sam_core.checkpoint import CheckpointError, detect_model_type
 # Bump when the way images become model input changes (resize filter, rounding, padding,
 # normalisation): embeddings made with another version must be recomputed.
 PREPROCESSING_VERSION = "rgb-uint8/pil-bilinear-longest-side/pad-bottom-right/v1"
+#: SAM 2's: the whole image resized to the square (antialiased bilinear), ImageNet stats.
+SAM2_PREPROCESSING_VERSION = "rgb-uint8/torch-antialiased-bilinear-square/imagenet/v1"
+PREPROCESSING_VERSIONS = frozenset({PREPROCESSING_VERSION, SAM2_PREPROCESSING_VERSION})
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,11 +31,15 @@ class ImageEmbedding:
     """The image encoder's output for one image, with what is needed to decode prompts.
 
     Attributes:
-        features: ``1xCxhxw`` float tensor on the CPU (``1x256x64x64`` for SAM).
+        features: ``1xCxhxw`` float tensor on the CPU (``1x256x64x64`` for SAM and SAM 2).
         original_size: (H, W) of the image the user sees, in pixels.
-        input_size: (h, w) of the image after ``ResizeLongestSide``, before padding.
+        input_size: (h, w) of the image in the model's square input: after
+            ``ResizeLongestSide``, before padding (SAM); the whole square (SAM 2).
         model_id: :func:`model_id` of the model that computed ``features``.
-        preprocessing: :data:`PREPROCESSING_VERSION` in force when it was computed.
+        preprocessing: :data:`PREPROCESSING_VERSION` (SAM) or
+            :data:`SAM2_PREPROCESSING_VERSION` in force when it was computed.
+        high_res_features: SAM 2's higher-resolution levels as its decoder uses them
+            (``1x32x256x256``, ``1x64x128x128``); empty for SAM.
     """
 
     features: torch.Tensor
@@ -40,6 +47,7 @@ class ImageEmbedding:
     input_size: tuple[int, int]
     model_id: str
     preprocessing: str = PREPROCESSING_VERSION
+    high_res_features: tuple[torch.Tensor, ...] = ()
 
     def __post_init__(self) -> None:
         if not torch.is_tensor(self.features):
@@ -50,6 +58,17 @@ class ImageEmbedding:
         object.__setattr__(self, "input_size", _size_pair(self.input_size, "input"))
         if not isinstance(self.model_id, str) or not self.model_id:
             raise ValueError("model_id must be a non-empty string")
+        levels = tuple(self.high_res_features)
+        for level in levels:
+            if not torch.is_tensor(level) or level.ndim != 4 or level.shape[0] != 1:
+                raise ValueError("high_res_features must be 1xCxhxw tensors")
+        object.__setattr__(self, "high_res_features", levels)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of all feature levels."""
+        tensors = (self.features, *self.high_res_features)
+        return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def _size_pair(size: object, name: str) -> tuple[int, int]:
@@ -88,10 +107,15 @@ def model_id(model: nn.Module) -> str:
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
         flat = tensor.detach().to("cpu").contiguous().reshape(-1)
         digest.update(flat.view(torch.uint8).numpy().data)
-    try:
-        model_type = detect_model_type(model.state_dict())
-    except CheckpointError:
-        model_type = "sam"
+    from sam_core.sam2.model import Sam2
+
+    if isinstance(model, Sam2):
+        model_type = model.model_type  # 2.0 and 2.1 share the image model's tensors
+    else:
+        try:
+            model_type = detect_model_type(model.state_dict())
+        except CheckpointError:
+            model_type = "sam"
     identity = f"{model_type}-{digest.hexdigest()}"
     _ID_CACHE[model] = (signature, identity)
     return identity

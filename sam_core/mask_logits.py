@@ -12,6 +12,9 @@ are the only code that knows that frame:
   the same geometry, much cheaper.
 - :func:`mask_to_logits`: an existing HxW mask -> a ``1xSxS`` mask prompt in that frame,
   so an annotation can be refined with further clicks.
+
+SAM 2 squashes the whole image onto the square: its frame is this one with ``input_size``
+equal to the square, and its full-size post-processing is one resize (``single_resize``).
 """
 
 from __future__ import annotations
@@ -34,12 +37,17 @@ def upscale_logits(
     input_size: tuple[int, int],
     original_size: tuple[int, int],
     image_size: int,
+    single_resize: bool = False,
 ) -> torch.Tensor:
     """``BxCxSxS`` low-res logits -> ``BxCxHxW`` logits, (H, W) = ``original_size``.
 
-    The official post-processing: bilinear to ``image_size`` square, crop to
-    ``input_size``, bilinear to ``original_size`` (``align_corners=False`` both times).
+    The official post-processing: SAM's bilinear to ``image_size`` square, crop to
+    ``input_size``, bilinear to ``original_size`` (``align_corners=False`` both times);
+    with ``single_resize`` SAM 2's, whose input is the whole image squashed to the square
+    (``input_size`` is the square): one bilinear resize to ``original_size``.
     """
+    if single_resize:
+        return F.interpolate(logits, tuple(original_size), mode="bilinear", align_corners=False)
     masks = F.interpolate(logits, (image_size, image_size), mode="bilinear", align_corners=False)
     masks = masks[..., : input_size[0], : input_size[1]]
     return F.interpolate(masks, tuple(original_size), mode="bilinear", align_corners=False)
@@ -51,8 +59,10 @@ def logits_to_size(
     original_size: tuple[int, int],
     image_size: int,
     size: tuple[int, int] | None = None,
+    single_resize: bool = False,
 ) -> np.ndarray:
     """``...xSxS`` low-res logits -> float32 ``...xhxw`` logits of the original image.
+    ``single_resize``: SAM 2's post-processing at the original size (:func:`upscale_logits`).
 
     ``size`` (h, w) defaults to ``original_size``; there the result is exactly
     :func:`upscale_logits` (the official masks). Any other size is one bilinear resample
@@ -69,7 +79,9 @@ def logits_to_size(
     batch = array.reshape(-1, *side)
     if size == tuple(original_size):
         with torch.inference_mode():
-            out = upscale_logits(batch[:, None], input_size, original_size, image_size)[:, 0]
+            out = upscale_logits(
+                batch[:, None], input_size, original_size, image_size, single_resize
+            )[:, 0]
         return out.numpy().reshape(*lead, *size)
     planes = [_resample(plane.numpy(), input_size, size, image_size) for plane in batch]
     return np.stack(planes).reshape(*lead, *size)

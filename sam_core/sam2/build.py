@@ -67,7 +67,7 @@ def build_sam2(model_type: str, checkpoint: CheckpointPath | None = None) -> Sam
             f"unknown SAM 2 model type {model_type!r}; known: {', '.join(SAM2_SPECS)}"
         )
     if checkpoint is None:
-        return Sam2(SAM2_SPECS[model_type]).eval()
+        return Sam2(SAM2_SPECS[model_type], model_type).eval()
     state_dict = read_state_dict(checkpoint)
     detected = detect_sam2_model_type(state_dict)
     if detected != model_type:
@@ -77,9 +77,10 @@ def build_sam2(model_type: str, checkpoint: CheckpointPath | None = None) -> Sam
 
 def sam2_from_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) -> Sam2:
     """The detected model with these weights (keys and shapes checked first)."""
-    spec = SAM2_SPECS[detect_sam2_model_type(state_dict)]
+    model_type = detect_sam2_model_type(state_dict)
+    spec = SAM2_SPECS[model_type]
     with torch.device("meta"):
-        model = Sam2(spec)
+        model = Sam2(spec, model_type)
     expected = model.state_dict()
     image_part = {k: v for k, v in state_dict.items() if k in expected}
     unexpected = [k for k in state_dict if k not in expected and not k.startswith(VIDEO_PREFIXES)]

@@ -43,9 +43,10 @@ class Sam2(nn.Module):
     image_size = IMAGE_SIZE
     mask_threshold = 0.0
 
-    def __init__(self, spec: Sam2Spec) -> None:
+    def __init__(self, spec: Sam2Spec, model_type: str) -> None:
         super().__init__()
         self.spec = spec
+        self.model_type = model_type  # "sam2.1_hiera_t", ...: 2.0 / 2.1 differ in video parts
         trunk = Hiera(
             embed_dim=spec.embed_dim,
             num_heads=spec.num_heads,

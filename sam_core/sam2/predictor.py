@@ -17,9 +17,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from sam_core.embedding import SAM2_PREPROCESSING_VERSION, ImageEmbedding, model_id
 from sam_core.inputs import check_box, check_image, check_mask_input, check_points
+from sam_core.mask_logits import upscale_logits
 from sam_core.predictor import ImageNotSetError
-from sam_core.sam2.decoding import BOX_BOTTOM_RIGHT_LABEL, BOX_TOP_LEFT_LABEL
+from sam_core.sam2.decoding import (
+    BOX_BOTTOM_RIGHT_LABEL,
+    BOX_TOP_LEFT_LABEL,
+    dynamic_single_output,
+)
 from sam_core.sam2.model import PIXEL_MEAN, PIXEL_STD, Sam2
 
 LOW_RES_SIZE = (256, 256)
@@ -86,6 +92,50 @@ class SAM2ImagePredictor:
         self._orig_hw = [(int(h), int(w)) for h, w in sizes]
         self._is_image_set = True
 
+    @property
+    def model_id(self) -> str:
+        """Identity of the model's weights (see :func:`sam_core.embedding.model_id`)."""
+        return model_id(self.model)
+
+    def export_embedding(self) -> ImageEmbedding:
+        """The current (single) image's features as a value, all levels, on the CPU."""
+        self._require_image()
+        if self._is_batch:
+            raise ValueError("export_embedding exports one image: use set_image")
+        features: dict = self._features  # type: ignore[assignment]
+        return ImageEmbedding(
+            features=features["image_embed"].detach().to("cpu", copy=True),
+            original_size=self._orig_hw[0],  # type: ignore[index]
+            input_size=(self.model.image_size, self.model.image_size),
+            model_id=self.model_id,
+            preprocessing=SAM2_PREPROCESSING_VERSION,
+            high_res_features=tuple(
+                level.detach().to("cpu", copy=True) for level in features["high_res_feats"]
+            ),
+        )
+
+    def set_embedding(self, embedding: ImageEmbedding) -> None:
+        """Restore the state ``set_image`` gave when ``embedding`` was exported
+        (ValueError for another model's or preprocessing's embedding)."""
+        if not isinstance(embedding, ImageEmbedding):
+            raise ValueError(f"expected an ImageEmbedding, got {type(embedding).__name__}")
+        if embedding.model_id != self.model_id:
+            raise ValueError(
+                f"this embedding was computed by model {embedding.model_id}, but this "
+                f"predictor runs {self.model_id}; compute it again with set_image"
+            )
+        if embedding.preprocessing != SAM2_PREPROCESSING_VERSION:
+            raise ValueError("this embedding was made with another preprocessing")
+        if len(embedding.high_res_features) != 2:
+            raise ValueError("a SAM 2 embedding needs its two high-resolution levels")
+        self.reset_predictor()
+        self._features = {
+            "image_embed": embedding.features.to(self.device),
+            "high_res_feats": [level.to(self.device) for level in embedding.high_res_features],
+        }
+        self._orig_hw = [embedding.original_size]
+        self._is_image_set = True
+
     def get_image_embedding(self) -> torch.Tensor:
         """``Bx256x64x64``: the lowest-resolution features (``no_mem_embed`` added)."""
         self._require_image()
@@ -105,6 +155,45 @@ class SAM2ImagePredictor:
         """Masks ``CxHxW`` (bool, or logits), IoU predictions ``C`` and low-resolution
         logits ``Cx256x256`` for one prompt set on the current image (C = 3 or 1)."""
         self._require_image()
+        prompts = self._prompt_tensors(point_coords, point_labels, box, mask_input,
+                                       normalize_coords)  # fmt: skip
+        masks_out, iou, low_res = self._predict(
+            *prompts, multimask_output, return_logits=return_logits
+        )
+        return (
+            masks_out[0].float().cpu().numpy(),
+            iou[0].float().cpu().numpy(),
+            low_res[0].float().cpu().numpy(),
+        )
+
+    def predict_low_res(
+        self,
+        point_coords: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every output for one prompt set (original-image pixels), from one decoder
+        call, not upsampled: ``4x256x256`` float32 logits and ``4`` IoU predictions.
+        Rows 0-2 are ``predict(multimask_output=True)``'s, row 3 (``SINGLE_OUTPUT``)
+        ``predict(multimask_output=False)``'s (the dynamic single output)."""
+        self._require_image()
+        prompts = self._prompt_tensors(point_coords, point_labels, box, mask_input, True)
+        with torch.no_grad():
+            sparse, dense, repeat, high_res = self._embed_prompts(*prompts, img_idx=-1)
+            features: dict = self._features  # type: ignore[assignment]
+            masks, iou, _, _ = self.model.sam_mask_decoder.predict_all(
+                features["image_embed"][-1:], self.model.sam_prompt_encoder.get_dense_pe(),
+                sparse, dense, repeat, high_res,
+            )  # fmt: skip
+            single_masks, single_iou = dynamic_single_output(masks, iou)
+            low_res = torch.cat([masks[:, 1:], single_masks], dim=1)
+            scores = torch.cat([iou[:, 1:], single_iou], dim=1)
+        return low_res[0].float().cpu().numpy(), scores[0].float().cpu().numpy()
+
+    def _prompt_tensors(self, point_coords, point_labels, box, mask_input, normalize_coords):
+        """Checked numpy prompts -> model-frame tensors (points ``1xNx2`` + labels ``1xN``,
+        box ``1x2x2``, mask ``1x1x256x256``), each None when not given."""
         height, width = self._orig_hw[-1]  # type: ignore[index]
         scale = np.array([self.model.image_size, self.model.image_size], dtype=np.float64)
         if normalize_coords:
@@ -121,14 +210,7 @@ class SAM2ImagePredictor:
         if mask_input is not None:
             mask = check_mask_input(mask_input, LOW_RES_SIZE)
             masks = torch.as_tensor(mask, dtype=torch.float, device=self.device)[None]
-        masks_out, iou, low_res = self._predict(
-            coords, labels, boxes, masks, multimask_output, return_logits=return_logits
-        )
-        return (
-            masks_out[0].float().cpu().numpy(),
-            iou[0].float().cpu().numpy(),
-            low_res[0].float().cpu().numpy(),
-        )
+        return coords, labels, boxes, masks
 
     @torch.no_grad()
     def _predict(
@@ -145,18 +227,19 @@ class SAM2ImagePredictor:
         labels, ``Bx2x2`` (or ``Bx4``) boxes, ``Bx1x256x256`` mask logits ->
         (masks ``BxCxHxW``, IoU ``BxC``, low-resolution logits ``BxCx256x256``)."""
         self._require_image()
-        low_res, iou = self.predict_low_res(
+        low_res, iou = self.predict_low_res_torch(
             point_coords, point_labels, boxes, mask_input, multimask_output, img_idx
         )
         size = self._orig_hw[img_idx]  # type: ignore[index]
-        masks = F.interpolate(low_res, size, mode="bilinear", align_corners=False)
+        square = (self.model.image_size, self.model.image_size)
+        masks = upscale_logits(low_res, square, size, self.model.image_size, single_resize=True)
         low_res = low_res.clamp(-LOGIT_CLAMP, LOGIT_CLAMP)
         if not return_logits:
             masks = masks > self.mask_threshold
         return masks, iou, low_res
 
     @torch.no_grad()
-    def predict_low_res(
+    def predict_low_res_torch(
         self,
         point_coords: torch.Tensor | None,
         point_labels: torch.Tensor | None,
@@ -166,9 +249,27 @@ class SAM2ImagePredictor:
         img_idx: int = -1,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The decoder's output for batched model-frame prompts: logits
-        ``BxCx256x256`` (not clamped) and IoU ``BxC``. A box goes first, as two points
-        labelled 2 and 3, as the official predictor does."""
+        ``BxCx256x256`` (not clamped) and IoU ``BxC``."""
         self._require_image()
+        sparse, dense, repeat, high_res = self._embed_prompts(
+            point_coords, point_labels, boxes, mask_input, img_idx
+        )
+        features: dict = self._features  # type: ignore[assignment]
+        low_res, iou, _, _ = self.model.sam_mask_decoder(
+            image_embeddings=features["image_embed"][img_idx].unsqueeze(0),
+            image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+            repeat_image=repeat,
+            high_res_features=high_res,
+        )
+        return low_res, iou
+
+    def _embed_prompts(self, point_coords, point_labels, boxes, mask_input, img_idx):
+        """(sparse, dense prompt embeddings, one image for several prompt sets?, the
+        image's high-resolution levels). A box goes first, as two points labelled 2 and
+        3, as the official predictor does."""
         points = None
         if point_coords is not None:
             points = (point_coords, point_labels)
@@ -188,16 +289,7 @@ class SAM2ImagePredictor:
         sparse, dense = self.model.sam_prompt_encoder(points=points, boxes=None, masks=mask_input)
         features: dict = self._features  # type: ignore[assignment]
         high_res = [level[img_idx].unsqueeze(0) for level in features["high_res_feats"]]
-        low_res, iou, _, _ = self.model.sam_mask_decoder(
-            image_embeddings=features["image_embed"][img_idx].unsqueeze(0),
-            image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=multimask_output,
-            repeat_image=points is not None and points[0].shape[0] > 1,
-            high_res_features=high_res,
-        )
-        return low_res, iou
+        return sparse, dense, points is not None and points[0].shape[0] > 1, high_res
 
     def _require_image(self) -> None:
         if not self._is_image_set:

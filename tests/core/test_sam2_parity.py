@@ -124,3 +124,27 @@ def test_the_real_trunks_match_the_official(config, real_data):
     for a, b in zip(got.predict(**prompt, return_logits=True),
                     expected.predict(**prompt, return_logits=True), strict=True):  # fmt: skip
         assert_close(a, b, "click")
+
+
+def test_all_outputs_at_low_res_and_an_exported_embedding_predict_the_same(pair, real_data):
+    """What the app uses: the 3 multimask outputs and the single one from one call, and
+    an image's features (all levels) exported and restored in another predictor."""
+    _, ours = pair
+    ours.set_image(photo(real_data, "dog.jpg", 400, 480))
+    prompt = dict(point_coords=np.array([[300, 200]]), point_labels=np.array([1]))
+    low_res, scores = ours.predict_low_res(**prompt)
+    multi = ours.predict(**prompt, return_logits=True)
+    single = ours.predict(**prompt, multimask_output=False, return_logits=True)
+    np.testing.assert_array_equal(np.clip(low_res[:3], -32, 32), multi[2])
+    np.testing.assert_array_equal(np.clip(low_res[3:], -32, 32), single[2])
+    np.testing.assert_array_equal(scores, np.concatenate([multi[1], single[1]]))
+    embedding = ours.export_embedding()
+    assert [tuple(t.shape) for t in embedding.high_res_features] == [
+        (1, 32, 256, 256), (1, 64, 128, 128)]  # fmt: skip
+    restored = SAM2ImagePredictor(ours.model)
+    restored.set_embedding(embedding)
+    np.testing.assert_array_equal(restored.predict(**prompt, return_logits=True)[0], multi[0])
+    other = SAM2ImagePredictor(sam2_from_state_dict(
+        {k: v + 1 for k, v in ours.model.state_dict().items()}, "changed"))  # fmt: skip
+    with pytest.raises(ValueError, match="computed by model"):
+        other.set_embedding(embedding)
