@@ -21,7 +21,11 @@ import sys
 from sam_annotator import __version__
 from sam_annotator.commands import SUBCOMMANDS
 
-MODEL_TYPES = ("vit_b", "vit_l", "vit_h", "vit_t")
+# The types of the official download table (SAM 2.0 files load too, detected by shape).
+MODEL_TYPES = (
+    "vit_b", "vit_l", "vit_h", "vit_t",
+    "sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l",
+)  # fmt: skip
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +33,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         metavar="PATH",
-        help="SAM checkpoint (.pth); default: $SAM_ANNOTATOR_CHECKPOINT, then the one "
+        help="SAM, MobileSAM or SAM 2 checkpoint (.pth / .pt); default: "
+        "$SAM_ANNOTATOR_CHECKPOINT, then the one "
         "remembered in the user settings",
     )
     parser.add_argument(

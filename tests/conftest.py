@@ -34,3 +34,17 @@ def tiny_checkpoint(tmp_path) -> Path:
     path = tmp_path / "tiny_sam.pth"
     torch.save(build_sam_vit_tiny_test().state_dict(), path)
     return path
+
+
+@pytest.fixture
+def tiny_sam2_checkpoint(tmp_path) -> Path:
+    """A checkpoint file of the tiny test SAM 2 (seed-0 random weights), saved as the
+    official releases are: ``{"model": state_dict}``."""
+    import torch
+
+    from sam_core import build_sam2
+
+    torch.manual_seed(0)
+    path = tmp_path / "tiny_sam2.pt"
+    torch.save({"model": build_sam2("sam2_tiny_test").state_dict()}, path)
+    return path

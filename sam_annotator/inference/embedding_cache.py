@@ -245,17 +245,17 @@ class EmbeddingCache:
     # -- internals -------------------------------------------------------------------
     def _remember(self, key: str, embedding: ImageEmbedding) -> None:
         """Insert into the memory LRU and evict the least recently used (lock held)."""
-        size = embedding.features.numel() * embedding.features.element_size()
+        size = embedding.nbytes
         if size > self.max_memory_bytes:
             return
         previous = self._memory.pop(key, None)
         if previous is not None:
-            self._memory_bytes -= previous.features.numel() * previous.features.element_size()
+            self._memory_bytes -= previous.nbytes
         self._memory[key] = embedding
         self._memory_bytes += size
         while self._memory_bytes > self.max_memory_bytes:
             _, evicted = self._memory.popitem(last=False)
-            self._memory_bytes -= evicted.features.numel() * evicted.features.element_size()
+            self._memory_bytes -= evicted.nbytes
 
     def _read(self, key: str) -> ImageEmbedding | None:
         path = self.path_for(key)

@@ -4,11 +4,14 @@ A file is:
 
 1. ``MAGIC`` (8 bytes: ``b"SAMEMB\\x00\\x01"``);
 2. the header length, a little-endian uint32;
-3. the header, UTF-8 JSON: ``format`` (1), ``key`` (the cache key the file belongs to),
+3. the header, UTF-8 JSON: ``format`` (2), ``key`` (the cache key the file belongs to),
    ``model_id``, ``preprocessing``, ``original_size`` [H, W], ``input_size`` [h, w],
-   ``shape`` (e.g. [1, 256, 64, 64]), ``dtype`` (``"<f4"``), ``data_bytes`` and
-   ``crc32`` (CRC-32 of the data);
-4. the features, raw little-endian float32 in C order.
+   ``shape`` (e.g. [1, 256, 64, 64]), ``levels`` (the shapes of SAM 2's high-resolution
+   levels; [] for SAM), ``dtype`` (``"<f4"``), ``data_bytes`` and ``crc32`` (CRC-32 of
+   the data);
+4. the features, then each level, raw little-endian float32 in C order.
+
+Format 1 files (before SAM 2: no ``levels``) are read as well.
 
 Embeddings are stored in float32, exactly as computed: masks decoded from a cached
 embedding are the masks decoded from a fresh one.
@@ -23,10 +26,12 @@ import zlib
 import numpy as np
 import torch
 
-from sam_core import PREPROCESSING_VERSION, ImageEmbedding
+from sam_core import ImageEmbedding
+from sam_core.embedding import PREPROCESSING_VERSIONS
 
 MAGIC = b"SAMEMB\x00\x01"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_FORMATS = (1, 2)
 SUFFIX = ".samemb"
 _LENGTH = struct.Struct("<I")
 _MAX_HEADER_BYTES = 1 << 16
@@ -38,8 +43,12 @@ class EmbeddingFileError(ValueError):
 
 def encode_entry(key: str, embedding: ImageEmbedding) -> bytes:
     """The file contents for ``embedding`` under ``key`` (see the module docstring)."""
-    features = embedding.features.detach().to("cpu", torch.float32).contiguous()
-    data = features.numpy().astype("<f4", copy=False).tobytes()
+    tensors = [
+        t.detach().to("cpu", torch.float32).contiguous()
+        for t in (embedding.features, *embedding.high_res_features)
+    ]
+    data = b"".join(t.numpy().astype("<f4", copy=False).tobytes() for t in tensors)
+    features = tensors[0]
     header = {
         "format": FORMAT_VERSION,
         "key": key,
@@ -48,6 +57,7 @@ def encode_entry(key: str, embedding: ImageEmbedding) -> bytes:
         "original_size": list(embedding.original_size),
         "input_size": list(embedding.input_size),
         "shape": list(features.shape),
+        "levels": [list(t.shape) for t in tensors[1:]],
         "dtype": "<f4",
         "data_bytes": len(data),
         "crc32": zlib.crc32(data),
@@ -67,16 +77,20 @@ def decode_entry(key: str, blob: bytes | bytearray) -> ImageEmbedding:
         raise EmbeddingFileError("truncated or corrupt header")
     try:
         header = json.loads(bytes(view[start : start + header_length]).decode())
-        if header["format"] != FORMAT_VERSION:
+        if header["format"] not in _READABLE_FORMATS:
             raise EmbeddingFileError(f"unknown format {header['format']!r}")
         if header["key"] != key:
             raise EmbeddingFileError("the file belongs to another key")
-        if header["preprocessing"] != PREPROCESSING_VERSION:
+        preprocessing = header["preprocessing"]
+        if preprocessing not in PREPROCESSING_VERSIONS:
             raise EmbeddingFileError("made with another preprocessing version")
         if header["dtype"] != "<f4":
             raise EmbeddingFileError(f"unsupported dtype {header['dtype']!r}")
         shape = tuple(int(v) for v in header["shape"])
-        expected = 4 * int(np.prod(shape)) if shape else 0
+        levels = [tuple(int(v) for v in level) for level in header.get("levels", [])]
+        if not shape or any(not level for level in levels):
+            raise EmbeddingFileError("empty tensor shape")
+        expected = 4 * sum(int(np.prod(s)) for s in (shape, *levels))
         data_bytes, crc = int(header["data_bytes"]), int(header["crc32"])
         model_id = header["model_id"]
         original_size = tuple(header["original_size"])
@@ -90,14 +104,20 @@ def decode_entry(key: str, blob: bytes | bytearray) -> ImageEmbedding:
         raise EmbeddingFileError(f"truncated data ({len(data)} of {expected} bytes)")
     if zlib.crc32(data) != crc:
         raise EmbeddingFileError("data checksum mismatch")
-    array = np.frombuffer(data, dtype="<f4").astype(np.float32).reshape(shape)
+    values = np.frombuffer(data, dtype="<f4").astype(np.float32)
+    tensors, offset = [], 0
+    for tensor_shape in (shape, *levels):
+        count = int(np.prod(tensor_shape))
+        tensors.append(torch.from_numpy(values[offset : offset + count].reshape(tensor_shape)))
+        offset += count
     try:
         return ImageEmbedding(
-            features=torch.from_numpy(array),
+            features=tensors[0],
             original_size=original_size,
             input_size=input_size,
             model_id=model_id,
-            preprocessing=PREPROCESSING_VERSION,
+            preprocessing=preprocessing,
+            high_res_features=tuple(tensors[1:]),
         )
     except ValueError as error:
         raise EmbeddingFileError(f"invalid embedding ({error})") from None

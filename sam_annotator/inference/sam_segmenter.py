@@ -1,4 +1,8 @@
-"""SAM behind the Segmenter interface (see segmenter.py for the contract).
+"""SAM, MobileSAM and SAM 2 / 2.1 behind the Segmenter interface (see segmenter.py for
+the contract). The families differ only in their predictor (``SamPredictor`` or
+``SAM2ImagePredictor``, the same methods here), the frame of their low-res logits
+(SAM 2 squashes the image to the square: ``single_resize``) and "segment everything",
+which only SAM's generator offers so far.
 
 - `encode`: `SamPredictor.set_image` + `export_embedding` -> `SamEncoding` (slow).
 - `decode`: restores that embedding in a second predictor and runs the prompt encoder
@@ -35,6 +39,7 @@ from sam_annotator.inference.segmenter import (
     Progress,
     ProposalsCancelledError,
     ProposalSettings,
+    UnsupportedOperationError,
     check_rgb_image,
     check_size,
     proposals_from_records,
@@ -53,13 +58,15 @@ from sam_core import (
     mask_to_logits,
 )
 from sam_core.modeling import Sam
+from sam_core.sam2 import Sam2, SAM2ImagePredictor
 
 PIXEL_CENTRE = 0.5
 
 
 @dataclass(frozen=True, eq=False)
 class SamEncoding:
-    """One encoded image: SAM's embedding and the sizes needed to decode prompts."""
+    """One encoded image: the model's embedding (every feature level) and the sizes needed
+    to decode prompts."""
 
     embedding: ImageEmbedding
 
@@ -73,12 +80,11 @@ class SamEncoding:
 
     @property
     def nbytes(self) -> int:
-        features = self.embedding.features
-        return features.numel() * features.element_size()
+        return self.embedding.nbytes  # SAM 2: its high-resolution levels too
 
 
 class SamSegmenter:
-    """SAM (any registry type) as a Segmenter.
+    """SAM (any registry type: SAM, MobileSAM, SAM 2 / 2.1) as a Segmenter.
 
     The segmenter identifies its model's weights once, when built (hashing the weights
     again on every click would cost ~1 ms): to use other weights, build another segmenter,
@@ -89,19 +95,31 @@ class SamSegmenter:
     mask_input_supported = True
     score_name = "IoU"  # Candidate.score is SAM's predicted IoU
 
-    def __init__(self, model: Sam, model_type: str | None = None) -> None:
+    def __init__(self, model: Sam | Sam2, model_type: str | None = None) -> None:
         self.model = model.eval()
-        self.model_type = model_type or detect_model_type(model.state_dict())
-        self._encoder = SamPredictor(model)
-        self._decoder = SamPredictor(model)
+        self.is_sam2 = isinstance(model, Sam2)
+        if isinstance(model, Sam2):
+            self.model_type = model.model_type
+            self._encoder: SamPredictor | SAM2ImagePredictor = SAM2ImagePredictor(model)
+            self._decoder: SamPredictor | SAM2ImagePredictor = SAM2ImagePredictor(model)
+            self._image_size = model.image_size
+            self._mask_input_size = tuple(model.sam_prompt_encoder.mask_input_size)
+        else:
+            self.model_type = model_type or detect_model_type(model.state_dict())
+            self._encoder = SamPredictor(model)
+            self._decoder = SamPredictor(model)
+            self._image_size = model.image_encoder.img_size
+            self._mask_input_size = tuple(model.prompt_encoder.mask_input_size)
         self._decoder_encoding: SamEncoding | None = None
         self._model_id = self._encoder.model_id
-        self._image_size = model.image_encoder.img_size
         self._encode_lock = threading.Lock()
         self._decode_lock = threading.Lock()
 
     @property
     def name(self) -> str:
+        if self.is_sam2:  # "sam2.1_hiera_t" -> "SAM 2.1 hiera_t"
+            version, size = self.model_type.split("_", 1)
+            return f"SAM {version[3:]} {size}"
         family = "MobileSAM" if self.model_type == "vit_t" else "SAM"
         return f"{family} {self.model_type}"
 
@@ -118,7 +136,11 @@ class SamSegmenter:
         with self._encode_lock:
             self._encoder.set_image(image)
             embedding = self._encoder.export_embedding()
-            self._encoder.reset_image()  # the features live on in the embedding only
+            # The features live on in the embedding only.
+            if isinstance(self._encoder, SAM2ImagePredictor):
+                self._encoder.reset_predictor()
+            else:
+                self._encoder.reset_image()
         return SamEncoding(embedding)
 
     def restore(self, embedding: ImageEmbedding) -> SamEncoding:
@@ -179,6 +201,7 @@ class SamSegmenter:
             embedding.original_size,
             self._image_size,
             size,
+            single_resize=self.is_sam2,
         )
         return logits > self.model.mask_threshold
 
@@ -189,7 +212,7 @@ class SamSegmenter:
             raise ValueError(
                 f"the mask is {mask.shape}, the image {encoded.original_size} (height, width)"
             )
-        side = self.model.prompt_encoder.mask_input_size[0]
+        side = self._mask_input_size[0]
         return mask_to_logits(mask, encoded.embedding.input_size, self._image_size, side)
 
     def propose_all(
@@ -202,6 +225,11 @@ class SamSegmenter:
         cancel: Any = None,
     ) -> list[Proposal]:
         self._check_encoding(encoded)
+        if isinstance(self.model, Sam2):
+            raise UnsupportedOperationError(
+                "segment everything is not available with SAM 2 yet: choose a SAM or "
+                "MobileSAM checkpoint for it (File -> Choose Model)"
+            )
         image = check_rgb_image(image)
         generator = SamAutomaticMaskGenerator(self.model, **asdict(settings or ProposalSettings()))
         try:
@@ -213,7 +241,7 @@ class SamSegmenter:
         return proposals_from_records(records)
 
     def _check_mask_input(self, mask_input: np.ndarray | None) -> None:
-        expected = tuple(self.model.prompt_encoder.mask_input_size)
+        expected = self._mask_input_size
         if mask_input is not None and tuple(mask_input.shape[-2:]) != expected:
             raise ValueError(
                 f"SAM's mask prompt is 1x{expected[0]}x{expected[1]} logits, got {mask_input.shape}"
@@ -244,7 +272,8 @@ def _predictor_prompts(prompts: PromptSet) -> dict[str, np.ndarray | None]:
 def load_sam_segmenter(
     checkpoint: str | Path, model_type: str | None = None, device: str = "cpu"
 ) -> SamSegmenter:
-    """Load a checkpoint (type detected from its shapes unless given) as a SamSegmenter.
+    """Load a checkpoint of any supported family (type detected from its shapes unless
+    given) as a SamSegmenter.
 
     Raises sam_core's CheckpointError (a ValueError) with a specific message.
     """

@@ -147,3 +147,19 @@ def test_a_cache_too_small_for_the_folder_is_an_incomplete_run(
     err = capsys.readouterr().err
     assert "0 encoded" in err and "3 unreadable or not stored" in err
     assert all(name in err for name in ("0_dog.jpg", "1_groceries.jpg", "2_truck.jpg"))
+
+
+def test_sam2_embeddings_are_cached_with_their_levels_and_auto_refuses_sam2(
+    folder, tiny_sam2_checkpoint, tmp_path, capsys
+):
+    cache_dir = tmp_path / "cache"
+    assert embed(folder, tiny_sam2_checkpoint, cache_dir) == 0
+    segmenter = load_sam_segmenter(tiny_sam2_checkpoint)
+    cache = EmbeddingCache(cache_dir)
+    for path in sorted(folder.rglob("*.jpg")):
+        restored = lookup_encoding(cache, segmenter, path)
+        assert restored is not None and len(restored.embedding.high_res_features) == 2
+    out = tmp_path / "proposals.json"
+    code = main(["auto", str(folder), "-o", str(out), "--checkpoint", str(tiny_sam2_checkpoint)])
+    assert code == 2 and "need a SAM or MobileSAM checkpoint" in capsys.readouterr().err
+    assert not out.exists()

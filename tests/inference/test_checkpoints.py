@@ -351,18 +351,16 @@ def test_download_official_writes_into_the_checkpoints_folder(server, tmp_path, 
 def test_only_checkpoints_sam_core_can_load_are_offered_or_picked(
     tmp_path: Path, monkeypatch
 ) -> None:
-    from sam_core import sam_model_registry
+    from sam_core import sam2_model_registry
 
     offered = [c.model_type for c in ck.loadable_checkpoints()]
-    assert offered == [t for t in OFFICIAL_CHECKPOINTS if t in sam_model_registry]
-    assert "vit_b" in offered
+    assert offered == list(OFFICIAL_CHECKPOINTS)  # SAM, MobileSAM and SAM 2.1 all load
     home = tmp_path / "home"
     vit_b = make_file(home / "checkpoints" / "sam_vit_b_01ec64.pth")
     sam2 = make_file(home / "checkpoints" / "sam2.1_hiera_tiny.pt")
-    # While SAM 2.1 is not a registered model, its file is not picked before SAM's ...
-    monkeypatch.delitem(sam_model_registry, "sam2.1_hiera_t", raising=False)
+    # SAM 2.1 is preferred (faster on a CPU, better masks) ...
+    assert resolve_checkpoint(None, environ={}, config_dir=home) == sam2
+    # ... but a table entry sam_core does not register is neither offered nor picked.
+    monkeypatch.delitem(sam2_model_registry, "sam2.1_hiera_t")
     assert "sam2.1_hiera_t" not in [c.model_type for c in ck.loadable_checkpoints()]
     assert resolve_checkpoint(None, environ={}, config_dir=home) == vit_b
-    # ... and once it is, it is preferred (faster on a CPU, better masks).
-    monkeypatch.setitem(sam_model_registry, "sam2.1_hiera_t", object())
-    assert resolve_checkpoint(None, environ={}, config_dir=home) == sam2
