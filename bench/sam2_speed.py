@@ -1,0 +1,123 @@
+"""SAM 2.1 for images: ``sam_core`` against the official ``sam2`` 1.1.0, same weights.
+
+    .venv/bin/python bench/sam2_speed.py [--size t|s|b+] [--repeats 3] [--clicks 20]
+        [--image tests/data/images/cars.jpg]
+
+Builds the official model of the size (random weights: no official weights can be
+downloaded here; speed does not depend on the values) and ours from its state_dict, then,
+interleaved after a warm-up, times
+- ``set_image``: the official ``SAM2ImagePredictor.set_image`` and ours;
+- ``click``: ``predict`` with one positive click, multimask, masks at full resolution;
+- ``app click``: what the app runs per click (``SamSegmenter.decode`` of all outputs at
+  256x256 plus a display-size render of the best), against the official ``predict``.
+Prints min / median seconds, the ratio to the official and the largest difference of the
+image embeddings, with the CPU's vector features. The official package needs its
+test-only stand-ins for torchvision (``tests/oracle.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+CONFIGS = {"t": "sam2.1_hiera_t", "s": "sam2.1_hiera_s", "b+": "sam2.1_hiera_b+"}
+
+
+def cpu_features() -> str:
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split("flags")[1].split("\n")[0].split()
+    except (OSError, IndexError):
+        return "unknown CPU features"
+    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f in flags]
+    return f"{os.cpu_count()} CPUs, " + ("+".join(wanted) or "no AVX2")
+
+
+def timed(function, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=list(CONFIGS), default="t")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clicks", type=int, default=20)
+    parser.add_argument("--image", default=str(REPO_ROOT / "tests/data/images/cars.jpg"))
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from sam_annotator.inference.allocator import keep_freed_memory
+    from sam_annotator.inference.sam_segmenter import SamSegmenter
+    from sam_annotator.model.prompt_types import PromptSet
+    from sam_core.sam2 import SAM2ImagePredictor, sam2_from_state_dict
+    from tests.oracle import official_sam2
+
+    keep_freed_memory()
+    official_sam2()
+    from sam2.build_sam import build_sam2
+    from sam2.sam2_image_predictor import SAM2ImagePredictor as OfficialPredictor
+
+    torch.manual_seed(0)
+    name = CONFIGS[args.size]
+    official_model = build_sam2(f"configs/sam2.1/{name}.yaml", None, device="cpu", mode="eval")
+    ours_model = sam2_from_state_dict(official_model.state_dict(), "bench")
+    with Image.open(args.image) as opened:
+        image = np.asarray(opened.convert("RGB"))
+    official, ours = OfficialPredictor(official_model), SAM2ImagePredictor(ours_model)
+    segmenter = SamSegmenter(ours_model)
+
+    with torch.inference_mode():
+        official.set_image(image)  # warm-up
+        ours.set_image(image)
+    diff = (official.get_image_embedding() - ours.get_image_embedding()).abs().max().item()
+    encode = {"official": [], "ours": []}
+    for _ in range(args.repeats):
+        encode["official"] += timed(lambda: official.set_image(image), 1)
+        encode["ours"] += timed(lambda: ours.set_image(image), 1)
+
+    height, width = image.shape[:2]
+    point = np.array([[width * 0.5, height * 0.5]])
+    label = np.array([1])
+    encoded = segmenter.encode(image)
+    prompts = PromptSet(points=((width * 0.5 + 0.5, height * 0.5 + 0.5),), labels=(1,))
+    display = (height // 2, width // 2)
+
+    def app_click() -> None:
+        best = segmenter.decode(encoded, prompts)[0]
+        segmenter.render(encoded, best, display)
+
+    click = {"official": [], "ours": [], "app click": []}
+    for _ in range(args.clicks):
+        click["official"] += timed(lambda: official.predict(point, label), 1)
+        click["ours"] += timed(lambda: ours.predict(point, label), 1)
+        click["app click"] += timed(app_click, 1)
+
+    print(f"SAM 2.1 {name}, {width}x{height} photo, random weights; {cpu_features()}; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
+    print(f"embedding max difference to the official: {diff:.2e}")
+    for title, runs in (("set_image (s)", encode), ("click (ms)", click)):
+        scale = 1.0 if title.startswith("set") else 1e3
+        reference = statistics.median(runs["official"])
+        print(title)
+        for label_name, values in runs.items():
+            median = statistics.median(values)
+            print(f"  {label_name:10s} min {min(values) * scale:8.2f}  median {median * scale:8.2f}"
+                  f"  {reference / median:5.2f}x the official")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
