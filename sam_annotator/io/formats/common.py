@@ -48,11 +48,14 @@ def annotation_rings(annotation: Annotation, image: ImageRecord) -> list[list[fl
 
 def place_image(source: Path, target: Path) -> bool:
     """Put a copy of an image at `target` (a hard link where the filesystem allows);
-    False when the source file is missing."""
+    False when the source file is missing. When `target` already is that file (an export
+    written into the images folder), nothing is touched."""
     if not source.is_file():
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
+        if os.path.samefile(source, target):
+            return True  # unlinking it would delete the user's image
         target.unlink()
     try:
         os.link(source, target)

@@ -96,9 +96,16 @@ def write(
     names = {c.id: c.name for c in snapshot.categories}
     grouped = annotations_by_image(snapshot)
     written: list[Path] = []
+    json_owner: dict[Path, str] = {}
     for number, image in enumerate(snapshot.images, start=1):
         relative = _safe_relative(image.path)
         json_path = (root / relative).with_suffix(".json")
+        if json_path in json_owner:  # a.jpg and a.png: one would overwrite the other
+            raise ExportError(
+                f"{json_owner[json_path]!r} and {image.path!r} would share the labelme file "
+                f"{json_path.name}: rename one of them"
+            )
+        json_owner[json_path] = image.path
         source = image_source(snapshot, image)
         if copy_images and source is not None and place_image(source, root / relative):
             written.append(root / relative)

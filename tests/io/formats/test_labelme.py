@@ -195,3 +195,21 @@ def test_bad_files_and_paths_are_left_out_and_named(tmp_path):
     empty.mkdir()
     with pytest.raises(ValueError, match="no labelme JSON files"):
         labelme.read(empty)
+
+
+def test_an_export_into_the_images_folder_keeps_the_images(tmp_path):
+    """labelme's JSON files usually sit beside the images: exporting there must not
+    replace (or delete) an image by its own copy."""
+    document = Document(tmp_path)
+    Image.new("RGB", (40, 30), "red").save(tmp_path / "a.png")
+    before = (tmp_path / "a.png").read_bytes()
+    image = document.add_image("a.png", 40, 30)
+    document.insert_category(document.make_category("cat"))
+    document.insert_annotations([document.make_annotation(
+        image.id, document.categories()[0].id, [[2, 2, 30, 2, 30, 20]])])  # fmt: skip
+    labelme.write(document, tmp_path)
+    assert (tmp_path / "a.png").read_bytes() == before
+    assert json.loads((tmp_path / "a.json").read_text())["imagePath"] == "a.png"
+    document.add_image("a.jpg", 40, 30)
+    with pytest.raises(ExportError, match="would share the labelme file a.json"):
+        labelme.write(document, tmp_path / "out")
