@@ -220,6 +220,12 @@ def _add_image(
             width, height = image_size(found)
         except (ImageLoadError, OSError) as error:
             raise ValueError(f"its image {relative} cannot be read ({error})") from None
+        stated = (data.get("imageWidth"), data.get("imageHeight"))
+        if stated != (None, None) and stated != (width, height):
+            report.notes.append(
+                f"{file.relative_to(root).as_posix()}: the file says {stated[0]}x{stated[1]}, "
+                f"its image is {width}x{height}; the image's size is used"
+            )
     else:
         relative = file.relative_to(root).with_name(
             Path(str(data.get("imagePath") or file.stem)).name

@@ -169,7 +169,13 @@ def test_x_anylabeling_files_keep_scores_and_attributes(tmp_path):
         shape("person", [[10, 10], [50, 10], [50, 60], [10, 60]], "rotation",
               score=0.87, difficult=False, attributes={"occluded": "no"}, kie_linking=[]),
     ])  # fmt: skip
+    data = json.loads((tmp_path / "b.json").read_text())
+    data["imageWidth"] = 99  # a stale size: the image says 100
+    (tmp_path / "b.json").write_text(json.dumps(data))
     document, report = labelme.read(tmp_path)
+    assert report.notes == [
+        "b.json: the file says 99x80, its image is 100x80; the image's size is used"
+    ]
     [annotation] = document.annotations()
     assert annotation.extra["score"] == 0.87
     assert dict(annotation.extra["attributes"]) == {"occluded": "no"}
