@@ -34,10 +34,17 @@ from sam_core.checkpoint import (
 from sam_core.embedding import PREPROCESSING_VERSION, ImageEmbedding, model_id
 from sam_core.mask_logits import logits_to_size, mask_to_logits
 from sam_core.predictor import SINGLE_OUTPUT, ImageNotSetError, SamPredictor
-from sam_core.sam2 import Sam2, SAM2ImagePredictor, build_sam2, sam2_model_registry
+from sam_core.sam2 import (
+    Sam2,
+    SAM2AutomaticMaskGenerator,
+    SAM2ImagePredictor,
+    build_sam2,
+    sam2_model_registry,
+)
 
 __all__ = [
     "PREPROCESSING_VERSION",
+    "SAM2AutomaticMaskGenerator",
     "SAM2ImagePredictor",
     "Sam2",
     "SINGLE_OUTPUT",

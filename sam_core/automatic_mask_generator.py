@@ -166,7 +166,7 @@ class SamAutomaticMaskGenerator:
                     f"point_grids must hold one grid per layer ({crop_n_layers + 1}), "
                     f"got {len(self.point_grids)}"
                 )
-        self.predictor = SamPredictor(model)
+        self.predictor = self._make_predictor(model)
         self.points_per_batch = points_per_batch
         self.pred_iou_thresh = pred_iou_thresh
         self.stability_score_thresh = stability_score_thresh
@@ -258,7 +258,7 @@ class SamAutomaticMaskGenerator:
             steps.check()
             data.extend(self._process_batch(batch, crop_size, crop_box, orig_size))
             steps.done()
-        self.predictor.reset_image()
+        self._reset_predictor()
         if not len(data):
             return data
         keep = batched_nms(
@@ -280,21 +280,9 @@ class SamAutomaticMaskGenerator:
         crop_box: list[int],
         orig_size: tuple[int, int],
     ) -> _Columns:
-        predictor, model = self.predictor, self.predictor.model
+        model = self.predictor.model
         orig_h, orig_w = orig_size
-        coords = predictor.transform.apply_coords(points, crop_size)
-        in_points = torch.as_tensor(coords, dtype=torch.float, device=predictor.device)
-        in_labels = torch.ones(in_points.shape[0], dtype=torch.int, device=in_points.device)
-        sparse, dense = model.prompt_encoder(
-            points=(in_points[:, None, :], in_labels[:, None]), boxes=None, masks=None
-        )
-        low_res, iou_preds = model.mask_decoder(
-            image_embeddings=predictor.decoder_features(),
-            image_pe=model.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=True,
-        )
+        low_res, iou_preds = self._decode_points(points, crop_size)
         outputs = low_res.shape[1]
         low_res = low_res.flatten(0, 1)
         iou_preds = iou_preds.flatten(0, 1)
@@ -304,7 +292,7 @@ class SamAutomaticMaskGenerator:
             low_res, iou_preds, point_rows = low_res[keep], iou_preds[keep], point_rows[keep.cpu()]
         if low_res.shape[0] == 0:
             return _Columns()
-        logits = model.postprocess_masks(low_res[:, None], predictor.input_size, crop_size)[:, 0]
+        logits = self._upscale(low_res[:, None], crop_size)[:, 0]
         data = _Columns(masks=logits, iou_preds=iou_preds, points=point_rows)
         data["stability_score"] = calculate_stability_score(
             data["masks"], model.mask_threshold, self.stability_score_offset
@@ -320,6 +308,37 @@ class SamAutomaticMaskGenerator:
         data["rles"] = mask_to_rle_pytorch(data["masks"])
         del data["masks"]
         return data
+
+    # -- what depends on the model family (SAM here; SAM 2: sam_core.sam2.mask_generator) -
+    def _make_predictor(self, model):
+        return SamPredictor(model)
+
+    def _reset_predictor(self) -> None:
+        self.predictor.reset_image()
+
+    def _decode_points(
+        self, points: np.ndarray, crop_size: tuple[int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One positive click per row of ``points`` (crop pixels) -> the multimask
+        outputs ``Bx3x256x256`` and their IoU ``Bx3``."""
+        predictor, model = self.predictor, self.predictor.model
+        coords = predictor.transform.apply_coords(points, crop_size)
+        in_points = torch.as_tensor(coords, dtype=torch.float, device=predictor.device)
+        in_labels = torch.ones(in_points.shape[0], dtype=torch.int, device=in_points.device)
+        sparse, dense = model.prompt_encoder(
+            points=(in_points[:, None, :], in_labels[:, None]), boxes=None, masks=None
+        )
+        return model.mask_decoder(
+            image_embeddings=predictor.decoder_features(),
+            image_pe=model.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=True,
+        )
+
+    def _upscale(self, low_res: torch.Tensor, crop_size: tuple[int, int]) -> torch.Tensor:
+        """``Bx1x256x256`` -> logits at the crop's size (the official post-processing)."""
+        return self.predictor.model.postprocess_masks(low_res, self.predictor.input_size, crop_size)
 
     # -- post-processing -----------------------------------------------------------------
     def _remove_small_regions(self, data: _Columns) -> None:

@@ -73,16 +73,10 @@ class AutoWork:
     def __call__(self):
         from functools import partial
 
-        from sam_annotator.commands.batch import UsageError
         from sam_annotator.inference.sam_segmenter import SamSegmenter
         from sam_annotator.inference.segmenter import ProposalSettings
 
         segmenter = SamSegmenter(self.model.load())
-        if segmenter.is_sam2:  # before any image: the whole run would fail otherwise
-            raise UsageError(
-                f"{segmenter.name}: automatic proposals need a SAM or MobileSAM checkpoint "
-                "(SAM 2's mask generator is not available yet)"
-            )
         return partial(propose_image, segmenter, ProposalSettings(**self.generator_settings))
 
 

@@ -1,8 +1,9 @@
 """SAM, MobileSAM and SAM 2 / 2.1 behind the Segmenter interface (see segmenter.py for
 the contract). The families differ only in their predictor (``SamPredictor`` or
 ``SAM2ImagePredictor``, the same methods here), the frame of their low-res logits
-(SAM 2 squashes the image to the square: ``single_resize``) and "segment everything",
-which only SAM's generator offers so far.
+(SAM 2 squashes the image to the square: ``single_resize``) and their mask generator
+(``SamAutomaticMaskGenerator`` or ``SAM2AutomaticMaskGenerator``) for "segment
+everything".
 
 - `encode`: `SamPredictor.set_image` + `export_embedding` -> `SamEncoding` (slow).
 - `decode`: restores that embedding in a second predictor and runs the prompt encoder
@@ -14,7 +15,8 @@ which only SAM's generator offers so far.
   affine resample of the low-res logits (cheap enough for the canvas overlay and the
   previews).
 - `mask_input_from_mask`: ``sam_core.mask_to_logits``, an annotation as a mask prompt.
-- `propose_all`: SAM's automatic mask generator on the image, reusing its embedding.
+- `propose_all`: the family's automatic mask generator on the image, reusing its
+  embedding.
 
 Two predictors share one model, so one thread may encode (e.g. prefetch the next image)
 while another decodes clicks on the current image: the encoder and the decoder are
@@ -39,7 +41,6 @@ from sam_annotator.inference.segmenter import (
     Progress,
     ProposalsCancelledError,
     ProposalSettings,
-    UnsupportedOperationError,
     check_rgb_image,
     check_size,
     proposals_from_records,
@@ -58,7 +59,7 @@ from sam_core import (
     mask_to_logits,
 )
 from sam_core.modeling import Sam
-from sam_core.sam2 import Sam2, SAM2ImagePredictor
+from sam_core.sam2 import Sam2, SAM2AutomaticMaskGenerator, SAM2ImagePredictor
 
 PIXEL_CENTRE = 0.5
 
@@ -225,13 +226,14 @@ class SamSegmenter:
         cancel: Any = None,
     ) -> list[Proposal]:
         self._check_encoding(encoded)
-        if isinstance(self.model, Sam2):
-            raise UnsupportedOperationError(
-                "segment everything is not available with SAM 2 yet: choose a SAM or "
-                "MobileSAM checkpoint for it (File -> Choose Model)"
-            )
         image = check_rgb_image(image)
-        generator = SamAutomaticMaskGenerator(self.model, **asdict(settings or ProposalSettings()))
+        options = asdict(settings or ProposalSettings())
+        if isinstance(self.model, Sam2):
+            generator: SamAutomaticMaskGenerator = SAM2AutomaticMaskGenerator(
+                self.model, **options
+            )
+        else:
+            generator = SamAutomaticMaskGenerator(self.model, **options)
         try:
             records = generator.generate(
                 image, progress=progress, cancel=cancel, embedding=encoded.embedding

@@ -8,10 +8,12 @@ from sam_core.sam2.build import (
     sam2_from_state_dict,
     sam2_model_registry,
 )
+from sam_core.sam2.mask_generator import SAM2AutomaticMaskGenerator
 from sam_core.sam2.model import Sam2, Sam2Features
 from sam_core.sam2.predictor import SAM2ImagePredictor
 
 __all__ = [
+    "SAM2AutomaticMaskGenerator",
     "SAM2ImagePredictor",
     "Sam2",
     "Sam2Features",

@@ -148,3 +148,36 @@ def test_all_outputs_at_low_res_and_an_exported_embedding_predict_the_same(pair,
         {k: v + 1 for k, v in ours.model.state_dict().items()}, "changed"))  # fmt: skip
     with pytest.raises(ValueError, match="computed by model"):
         other.set_embedding(embedding)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [dict(points_per_side=3, pred_iou_thresh=0.0, stability_score_thresh=0.0),
+     dict(points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0, crop_n_layers=1,
+          output_mode="coco_rle")],
+    ids=["one crop", "crop layer"],
+)  # fmt: skip
+def test_the_mask_generator_gives_the_official_records(pair, real_data, settings):
+    """Same records; a mask may differ only by pixels whose logit is within rounding of
+    the threshold (a few pixels of a whole-image mask)."""
+    from pycocotools import mask as mask_utils
+    from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator as Official
+
+    from sam_core import SAM2AutomaticMaskGenerator
+
+    official, ours = pair
+    image = photo(real_data, "dog.jpg", 120, 160)
+    expected = Official(official.model, **settings).generate(image)
+    got = SAM2AutomaticMaskGenerator(ours.model, **settings).generate(image)
+    assert len(got) == len(expected) > 0
+    for a, b in zip(got, expected, strict=True):
+        assert a["point_coords"] == b["point_coords"] and a["crop_box"] == b["crop_box"]
+        assert abs(a["predicted_iou"] - b["predicted_iou"]) <= TOLERANCE
+        assert abs(a["stability_score"] - b["stability_score"]) <= 1e-3
+        assert np.abs(np.subtract(a["bbox"], b["bbox"])).max() <= 1
+        masks = [mask_utils.decode(r) if isinstance(r, dict) else r
+                 for r in (a["segmentation"], b["segmentation"])]  # fmt: skip
+        differ = int((masks[0].astype(bool) != masks[1].astype(bool)).sum())
+        assert differ <= max(3, b["area"] // 1000), (differ, b["area"])
+    with pytest.raises(NotImplementedError, match="use_m2m"):
+        SAM2AutomaticMaskGenerator(ours.model, use_m2m=True)

@@ -1,11 +1,12 @@
-"""SAM 2 behind the Segmenter seam: equal to its predictor, cached with every feature
-level, refused where it cannot serve (segment everything), loaded by the app's loader."""
+"""SAM 2 behind the Segmenter seam: equal to its predictor and mask generator, cached
+with every feature level, loaded by the app's loader."""
 
 from __future__ import annotations
 
 import json
 import struct
 import zlib
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -15,9 +16,9 @@ from PIL import Image
 from sam_annotator.inference.embedding_cache import EmbeddingCache, lookup_encoding, store_encoding
 from sam_annotator.inference.embedding_file import MAGIC, decode_entry, encode_entry
 from sam_annotator.inference.sam_segmenter import SamSegmenter, load_sam_segmenter
-from sam_annotator.inference.segmenter import Segmenter, UnsupportedOperationError
+from sam_annotator.inference.segmenter import ProposalSettings, Segmenter, proposals_from_records
 from sam_annotator.model.prompt_types import PromptSet
-from sam_core import SINGLE_OUTPUT, SAM2ImagePredictor, build_sam2
+from sam_core import SINGLE_OUTPUT, SAM2AutomaticMaskGenerator, SAM2ImagePredictor, build_sam2
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -99,9 +100,19 @@ def test_an_annotation_refined_with_a_box_and_its_mask(segmenter, encoded, predi
     assert single.score == pytest.approx(float(expected[1][0]), abs=1e-6)
 
 
-def test_segment_everything_is_refused_with_a_way_out(segmenter, encoded, photo) -> None:
-    with pytest.raises(UnsupportedOperationError, match="choose a SAM or MobileSAM"):
-        segmenter.propose_all(encoded, photo)
+def test_segment_everything_is_sam2s_generator_on_the_images_features(
+    segmenter, encoded, photo, model
+) -> None:
+    settings = ProposalSettings(points_per_side=2, pred_iou_thresh=0.0,
+                                stability_score_thresh=0.0)  # fmt: skip
+    proposals = segmenter.propose_all(encoded, photo, settings)
+    records = SAM2AutomaticMaskGenerator(model, **asdict(settings)).generate(photo)
+    expected = proposals_from_records(records)
+    assert proposals and len(proposals) == len(expected)
+    for ours, theirs in zip(proposals, expected, strict=True):
+        assert ours.polygons == theirs.polygons and ours.bbox == theirs.bbox
+        assert (ours.predicted_iou, ours.stability_score) == (
+            theirs.predicted_iou, theirs.stability_score)  # fmt: skip
 
 
 def test_the_disk_cache_keeps_and_restores_every_level(segmenter, encoded, tmp_path) -> None:
