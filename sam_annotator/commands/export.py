@@ -29,7 +29,7 @@ EXIT_WRITTEN = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-# command-line flag -> (the writers' option name, how to read it from args)
+# command-line flag -> the writers' option name (also the attribute argparse stores it in)
 _OPTION_FLAGS = {
     "--holes-as-rle": "holes_as_rle",
     "--val-fraction": "val_fraction",

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sam_annotator.io.coco import CocoFormatError, write_coco
+    from sam_annotator.io.coco import write_coco
     from sam_annotator.io.formats import format_module
 
     module = format_module(args.format_name)
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         images = None
     try:
         document, report = module.read(source, images, **options)
-    except (CocoFormatError, ValueError, OSError) as error:
+    except (ValueError, OSError) as error:  # CocoFormatError is a ValueError
         return _fail(error)
     output = Path(args.output)
     try:
