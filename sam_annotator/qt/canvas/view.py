@@ -129,6 +129,8 @@ class CanvasView(QGraphicsView):
         event.accept()
 
     def resizeEvent(self, event) -> None:
+        """A fitted image stays fitted; one the user zoomed keeps its zoom and the scene
+        point at the viewport's centre (the resize anchor)."""
         super().resizeEvent(event)
         if self._fitted:
             self.fit()

@@ -14,11 +14,12 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from sam_annotator.qt.canvas.overlay import qimage_from_array
 
 THUMBNAIL = 112  # pixels, long side
+COLUMNS, ROWS = 2, 2  # room for the 3 multimask candidates and the single output
 
 
 @dataclass(frozen=True)
@@ -85,36 +86,54 @@ class CandidateStrip(QWidget):
         super().__init__(parent)
         self._buttons: list[QToolButton] = []
         self._chosen: int | None = None
-        self._row = QHBoxLayout()
-        self._row.setContentsMargins(0, 0, 0, 0)
+        self._grid = QGridLayout()
+        self._grid.setContentsMargins(0, 0, 0, 0)
         self._hint = QLabel("Click the object: SAM's candidates appear here.", self)
         self._hint.setWordWrap(True)
         self._hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout = QVBoxLayout(self)
-        layout.addLayout(self._row)
+        layout.addLayout(self._grid)
         layout.addWidget(self._hint)
         layout.addStretch(1)
+        # The strip takes the room of its largest content from the start, so that its
+        # dock, and with it the canvas, never changes size when candidates come and go
+        # (the labeler's next click must land where the image was).
+        probe = self._button(np.zeros((THUMBNAIL, THUMBNAIL, 3), np.uint8), "4: IoU 0.00 single")
+        cell = probe.sizeHint()
+        probe.deleteLater()
+        spacing = max(self._grid.spacing(), 0)
+        margins = layout.contentsMargins()
+        self.setMinimumSize(
+            COLUMNS * cell.width() + (COLUMNS - 1) * spacing + margins.left() + margins.right(),
+            ROWS * cell.height() + (ROWS - 1) * spacing + margins.top() + margins.bottom(),
+        )
+
+    def _button(self, thumbnail: np.ndarray, text: str) -> QToolButton:
+        button = QToolButton(self)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+        button.setIcon(QIcon(QPixmap.fromImage(qimage_from_array(thumbnail))))
+        button.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
+        button.setText(text)
+        return button
 
     def set_candidates(
         self, previews: Sequence[CandidatePreview], chosen: int | None, score_name: str = "IoU"
     ) -> None:
         for button in self._buttons:
-            self._row.removeWidget(button)
+            self._grid.removeWidget(button)
             button.hide()  # deleteLater runs later: do not let it paint meanwhile
             button.deleteLater()
         self._buttons = []
         for index, preview in enumerate(previews):
-            button = QToolButton(self)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-            button.setIcon(QIcon(QPixmap.fromImage(qimage_from_array(preview.thumbnail))))
-            button.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
             caption = f" {preview.caption}" if preview.caption else ""
-            button.setText(f"{index + 1}: {score_name} {preview.score:.2f}{caption}")
+            button = self._button(
+                preview.thumbnail, f"{index + 1}: {score_name} {preview.score:.2f}{caption}"
+            )
             button.setToolTip(f"Key {index + 1} chooses this candidate")
             button.setCheckable(True)
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.clicked.connect(lambda _=False, i=index: self.chosen.emit(i))
-            self._row.addWidget(button)
+            self._grid.addWidget(button, index // COLUMNS, index % COLUMNS)
             self._buttons.append(button)
         self._hint.setVisible(not previews)
         self.set_chosen(chosen)
