@@ -100,6 +100,7 @@ class CandidateStrip(QWidget):
         # (the labeler's next click must land where the image was).
         probe = self._button(np.zeros((THUMBNAIL, THUMBNAIL, 3), np.uint8), "4: IoU 0.00 single")
         cell = probe.sizeHint()
+        probe.hide()  # never painted, even before the deferred delete runs
         probe.deleteLater()
         spacing = max(self._grid.spacing(), 0)
         margins = layout.contentsMargins()
