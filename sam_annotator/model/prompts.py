@@ -16,12 +16,17 @@ single-mask output"):
   candidate the user chose last as `mask_input`; a new object starts without them.
 - undo of a prompt restores the previous candidates at once (no new decode), because
   every prompt state keeps its own answer.
+- refining an existing annotation (`refine`): its mask, as the engine's mask prompt,
+  goes with every request until the user chooses a candidate (whose logits then take
+  over); accepting replaces that annotation (`refining` says which).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from sam_annotator.model.prompt_types import Candidate, PromptSet
 
@@ -51,6 +56,8 @@ class PromptSession:
         self._state = _State(PromptSet(), (), None, True)
         self._history: list[_State] = []
         self._generation = 0
+        self.refining: int | None = None  # the annotation an accept will replace
+        self._base_mask_input: np.ndarray | None = None  # 1xSxS: that annotation's mask
 
     # -- queries -----------------------------------------------------------------------
     @property
@@ -117,10 +124,21 @@ class PromptSession:
         return self._request()
 
     def clear(self) -> None:
-        """Forget the object: prompts, candidates and the refinement logits."""
+        """Forget the object: prompts, candidates, the refinement logits and the
+        annotation being refined."""
         self._state = _State(PromptSet(), (), None, True)
         self._history = []
         self._generation += 1
+        self.refining = None
+        self._base_mask_input = None
+
+    def refine(self, annotation_id: int, mask_input: np.ndarray | None) -> None:
+        """Start over on an existing annotation: ``mask_input`` (its mask as the engine's
+        ``1xSxS`` mask prompt, or None for an engine without mask prompts) goes with the
+        requests; accepting replaces annotation ``annotation_id``."""
+        self.clear()
+        self.refining = annotation_id
+        self._base_mask_input = mask_input
 
     def request_again(self) -> DecodeRequest | None:
         """A request for the current prompts (e.g. when the embedding became ready)."""
@@ -160,7 +178,7 @@ class PromptSession:
     def _request(self) -> DecodeRequest:
         prompts = self._state.prompts
         chosen = self.chosen
-        mask_input = None
+        mask_input = self._base_mask_input
         if self.use_previous_mask and chosen is not None and chosen.low_res_logits is not None:
             mask_input = chosen.low_res_logits[None]
         single_click = len(prompts.points) == 1 and prompts.box is None

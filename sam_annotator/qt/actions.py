@@ -79,6 +79,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Turn the chosen candidate into an annotation",
     ),
     ActionSpec("segment.clear", "&Clear Prompts", "Segment", ("Esc",), "Forget clicks and box"),
+    ActionSpec(
+        "segment.refine_selected",
+        "&Refine Selected Annotation",
+        "Segment",
+        ("R",),
+        "Prompt the model again on the selected annotation; Enter replaces it",
+    ),
     *_candidates(),
     ActionSpec("segment.next_candidate", "&Next Candidate", "Segment", ("Tab",)),
     ActionSpec("segment.previous_candidate", "&Previous Candidate", "Segment", ("Shift+Tab",)),

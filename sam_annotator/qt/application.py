@@ -97,6 +97,7 @@ class LabelingApp(QObject):
             "edit.preferences": self.edit_shortcuts,
             "segment.accept": self.accept,
             "segment.clear": self.escape,
+            "segment.refine_selected": lab.refine_selected,
             "segment.next_candidate": lambda: self.next_candidate(1),
             "segment.previous_candidate": lambda: self.next_candidate(-1),
             "segment.everything": self.segment_everything,

@@ -31,7 +31,11 @@ from sam_annotator.model.commands import (
     SetImageStatus,
 )
 from sam_annotator.model.document import Document, DocumentError
-from sam_annotator.model.geometry import ACCEPT_MIN_PART_AREA, mask_to_polygons
+from sam_annotator.model.geometry import (
+    ACCEPT_MIN_PART_AREA,
+    mask_to_polygons,
+    segmentation_to_mask,
+)
 from sam_annotator.model.prompt_types import Candidate
 from sam_annotator.model.prompts import DecodeRequest, PromptSession
 from sam_annotator.model.records import ImageStatus
@@ -60,6 +64,7 @@ class AcceptAnswer:
     image_id: int
     polygons: list[list[float]]
     dropped_parts: int
+    replaces: int | None = None  # the annotation a refinement replaces
 
 
 def downscaled(rgb: np.ndarray, long_side: int = PREVIEW_BASE) -> np.ndarray:
@@ -221,11 +226,13 @@ class LabelingController(QObject):
         if encoded is None or candidate is None:
             return
         segmenter, image_id, min_area = self.segmenter, self.image_id, self.min_part_area
+        replaces = self.session.refining
 
         def job() -> AcceptAnswer:
             mask = segmenter.render(encoded, candidate, None)
             conversion = mask_to_polygons(mask, min_area=min_area)
-            return AcceptAnswer(image_id, conversion.polygons, len(conversion.dropped_parts))
+            dropped = len(conversion.dropped_parts)
+            return AcceptAnswer(image_id, conversion.polygons, dropped, replaces)
 
         self.session.clear()
         self._accept_pending = False
@@ -235,6 +242,9 @@ class LabelingController(QObject):
     def _add_annotation(self, answer: AcceptAnswer) -> None:
         if not answer.polygons:
             self.message.emit("Nothing to accept: the mask is empty.")
+            return
+        if answer.replaces is not None:
+            self._replace_annotation(answer)
             return
         try:
             category_id = self.current_category()
@@ -251,6 +261,48 @@ class LabelingController(QObject):
         name = self.document.category(category_id).name
         extra = f" ({answer.dropped_parts} tiny parts dropped)" if answer.dropped_parts else ""
         self.message.emit(f"Added {name} #{annotation.id}{extra}")
+
+    def _replace_annotation(self, answer: AcceptAnswer) -> None:
+        """A refined mask replaces its annotation's geometry: one undoable step."""
+        annotation_id = answer.replaces
+        if not self.document.has_annotation(annotation_id):
+            self.message.emit(f"Not refined: #{annotation_id} was deleted meanwhile")
+            return
+        try:
+            self.undo_stack.push(EditPolygon(annotation_id, answer.polygons))
+        except DocumentError as error:
+            self.message.emit(f"Not refined: {error}")
+            return
+        extra = f" ({answer.dropped_parts} tiny parts dropped)" if answer.dropped_parts else ""
+        self.message.emit(f"Refined #{annotation_id}{extra}")
+
+    def refine_selected(self) -> None:
+        """Prompt the model again on the selected annotation: its mask becomes the mask
+        prompt of the next clicks, and Enter replaces the annotation."""
+        annotation_id = self.selected
+        if annotation_id is None or not self.document.has_annotation(annotation_id):
+            self.message.emit("Select an annotation to refine first (click it or pick it)")
+            return
+        if self.segmenter is None or self.image_id is None:
+            return
+        encoded = self._encoding_for(self.image_id)
+        if encoded is None:
+            self.message.emit("The image is not ready yet: refine once it is encoded")
+            return
+        annotation = self.document.annotation(annotation_id)
+        image = self.document.image(annotation.image_id)
+        mask_input = None
+        if self.segmenter.mask_input_supported:
+            mask = segmentation_to_mask(annotation.segmentation, image.height, image.width)
+            mask_input = self.segmenter.mask_input_from_mask(encoded, mask)
+        self.session.refine(annotation_id, mask_input)
+        self._accept_pending = False
+        self._show_session()
+        how = "" if mask_input is not None else f" ({self.segmenter.name} takes no mask prompt)"
+        self.message.emit(
+            f"Refining #{annotation_id}{how}: click to add or remove parts, "
+            "Enter replaces it, Esc cancels"
+        )
 
     # -- document edits ----------------------------------------------------------------
     def undo(self) -> None:

@@ -96,3 +96,19 @@ def test_undo_to_an_unanswered_state_asks_again() -> None:
     assert isinstance(request, DecodeRequest)
     assert request.prompts.points == ((1.0, 1.0),)
     assert session.is_waiting
+
+
+def test_refining_sends_the_annotations_mask_until_a_candidate_is_chosen() -> None:
+    session = PromptSession()
+    base = np.full((1, 256, 256), 5.0, np.float32)
+    session.refine(7, base)
+    assert session.refining == 7 and not session.is_active
+    first = session.add_point(10, 10, True)
+    np.testing.assert_array_equal(first.prompts.mask_input, base)  # the annotation's mask
+    logits = np.full((256, 256), -1.0, np.float32)
+    session.receive(first.generation, [Candidate(score=0.9, low_res_logits=logits, index=0)])
+    second = session.add_point(20, 20, False)
+    np.testing.assert_array_equal(second.prompts.mask_input, logits[None])  # the choice wins
+    session.clear()
+    assert session.refining is None
+    assert session.add_point(1, 1, True).prompts.mask_input is None

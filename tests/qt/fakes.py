@@ -30,6 +30,7 @@ class FakeSegmenter:
         self.gate = gate
         self.encoded: list[int] = []
         self.decoded: list[PromptSet] = []
+        self.mask_inputs: list[int] = []  # areas of the masks turned into mask prompts
         self.encode_threads: set[int] = set()
         self.decode_threads: set[int] = set()
 
@@ -57,6 +58,13 @@ class FakeSegmenter:
             for r, s, i in zip(radii, scores, indexes, strict=True)
         ]
         return sorted(candidates, key=lambda c: c.score, reverse=True)
+
+    def mask_input_from_mask(self, encoded, mask: np.ndarray) -> np.ndarray:
+        """A 1x256x256 mask prompt whose first value is the mask's area (for tests)."""
+        self.mask_inputs.append(int(mask.sum()))
+        prompt = np.zeros((1, 256, 256), np.float32)
+        prompt[0, 0, 0] = mask.sum()
+        return prompt
 
     def render(self, encoded, candidate: Candidate, size=None) -> np.ndarray:
         height, width = encoded.original_size

@@ -169,3 +169,35 @@ def test_answers_for_another_image_are_ignored(qtbot, setup):
     qtbot.wait(100)
     assert controller.session.candidates == ()
     assert not controller.scene.has_candidate_overlay()
+
+
+def test_refining_an_annotation_prompts_with_its_mask_and_replaces_it_in_one_step(
+    qtbot, setup
+):
+    controller, document, undo_stack, segmenter, _, image, _ = setup
+    _encode(setup)
+    controller.add_point(100, 75, True)
+    _wait_answer(qtbot, controller)
+    controller.choose(2)  # radius 30
+    controller.accept()
+    qtbot.waitUntil(lambda: len(document.annotations(image.id)) == 1, timeout=5000)
+    (original,) = document.annotations(image.id)
+    controller.refine_selected()  # nothing selected: nothing starts
+    assert controller.session.refining is None
+    controller.select(original.id)
+    controller.refine_selected()
+    assert controller.session.refining == original.id
+    assert segmenter.mask_inputs == [original.area]
+    controller.add_point(60, 60, True)
+    _wait_answer(qtbot, controller)
+    sent = segmenter.decoded[-1].mask_input  # the annotation's mask went with the click
+    assert sent is not None and sent[0, 0, 0] == original.area
+    controller.choose(0)  # radius 20 around the new click
+    controller.accept()
+    qtbot.waitUntil(lambda: document.annotation(original.id).area != original.area, timeout=5000)
+    (refined,) = document.annotations(image.id)  # replaced, not added
+    assert refined.id == original.id and refined.category_id == original.category_id
+    assert refined.area == pytest.approx(np.pi * 20**2, rel=0.05)
+    assert controller.session.refining is None
+    undo_stack.undo()  # one step brings the old geometry back
+    assert document.annotation(original.id).area == original.area
