@@ -80,6 +80,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("segment.clear", "&Clear Prompts", "Segment", ("Esc",), "Forget clicks and box"),
     ActionSpec(
+        "tool.polygon",
+        "Draw &Polygon",
+        "Segment",
+        ("P",),
+        "Click vertices; Enter closes, Backspace removes the last vertex, Esc cancels",
+    ),
+    ActionSpec("tool.remove_vertex", "Remove Last &Vertex", "Segment", ("Backspace",)),
+    ActionSpec(
         "segment.refine_selected",
         "&Refine Selected Annotation",
         "Segment",

@@ -31,6 +31,7 @@ from sam_annotator.qt.engine import EngineController
 from sam_annotator.qt.labeling import LabelingController
 from sam_annotator.qt.main_window import MainWindow
 from sam_annotator.qt.navigation import Navigator
+from sam_annotator.qt.polygon_tool import PolygonTool
 from sam_annotator.qt.project_controller import ProjectController
 from sam_annotator.qt.proposals import ProposalsController
 
@@ -77,12 +78,14 @@ class LabelingApp(QObject):
             self.show_message(str(error))
         self.engine = EngineController(dirs)
         self.proposals = ProposalsController(self.window, self.document, self.undo_stack)
+        self.polygon_tool = PolygonTool(w.view, w.scene, self.labeling.add_polygons, self)
         self._connect()
 
     # -- wiring --------------------------------------------------------------------------
     def _connect(self) -> None:
         w, lab, nav, proj = self.window, self.labeling, self.navigator, self.project
-        for source in (lab, nav, proj, self.engine, self.categories, self.proposals):
+        sources = (lab, nav, proj, self.engine, self.categories, self.proposals, self.polygon_tool)
+        for source in sources:
             source.message.connect(self.show_message)
         handlers = {
             "file.open_folder": proj.choose_folder,
@@ -98,6 +101,8 @@ class LabelingApp(QObject):
             "segment.accept": self.accept,
             "segment.clear": self.escape,
             "segment.refine_selected": lab.refine_selected,
+            "tool.polygon": self.toggle_polygon_tool,
+            "tool.remove_vertex": self.polygon_tool.remove_last,
             "segment.next_candidate": lambda: self.next_candidate(1),
             "segment.previous_candidate": lambda: self.next_candidate(-1),
             "segment.everything": self.segment_everything,
@@ -136,6 +141,7 @@ class LabelingApp(QObject):
         lab.selectionChanged.connect(self.annotations.select)
         self.project.opened.connect(self._on_opened)
         nav.imageChanged.connect(lambda _image_id: self.proposals.image_changed())
+        nav.imageChanged.connect(lambda _image_id: self.polygon_tool.cancel())
         self.engine.engineChanged.connect(self._on_engine)
         self.engine.loadFailed.connect(self._on_load_failed)
 
@@ -188,8 +194,15 @@ class LabelingApp(QObject):
         """Proposals are under review and no object is being prompted."""
         return self.proposals.review is not None and not self.labeling.session.is_active
 
+    def toggle_polygon_tool(self) -> None:
+        if not self.polygon_tool.active:
+            self.labeling.clear_prompts()  # one object at a time
+        self.polygon_tool.toggle()
+
     def accept(self) -> None:
-        if self._reviewing():
+        if self.polygon_tool.active:
+            self.polygon_tool.finish()
+        elif self._reviewing():
             self._with_category(self.proposals.accept)
         else:
             self.labeling.accept()
@@ -201,7 +214,9 @@ class LabelingApp(QObject):
             self.labeling.cycle(step)
 
     def escape(self) -> None:
-        if self.labeling.session.is_active:
+        if self.polygon_tool.active:
+            self.polygon_tool.cancel()
+        elif self.labeling.session.is_active:
             self.labeling.clear_prompts()
         elif self.proposals.active:
             self.proposals.cancel()

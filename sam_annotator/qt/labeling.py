@@ -246,21 +246,31 @@ class LabelingController(QObject):
         if answer.replaces is not None:
             self._replace_annotation(answer)
             return
+        extra = f" ({answer.dropped_parts} tiny parts dropped)" if answer.dropped_parts else ""
+        self._insert(answer.image_id, answer.polygons, extra)
+
+    def add_polygons(self, polygons: list[list[float]]) -> bool:
+        """Add polygons drawn by hand (image pixels) as an annotation of the current
+        category on the current image, in one undoable step; False (with the reason in a
+        message) when they cannot be."""
+        if self.image_id is None:
+            return False
+        return self._insert(self.image_id, polygons, "")
+
+    def _insert(self, image_id: int, polygons: list[list[float]], extra: str) -> bool:
         try:
             category_id = self.current_category()
-            annotation = self.document.make_annotation(
-                answer.image_id, category_id, answer.polygons
-            )
+            annotation = self.document.make_annotation(image_id, category_id, polygons)
         except DocumentError as error:
             self.message.emit(f"Not accepted: {error}")
-            return
+            return False
         commands = [AddAnnotation(annotation)]
-        if self.document.image(answer.image_id).status is ImageStatus.NOT_STARTED:
-            commands.append(SetImageStatus(answer.image_id, ImageStatus.IN_PROGRESS))
+        if self.document.image(image_id).status is ImageStatus.NOT_STARTED:
+            commands.append(SetImageStatus(image_id, ImageStatus.IN_PROGRESS))
         self.undo_stack.push(MacroCommand("Add annotation", commands))
         name = self.document.category(category_id).name
-        extra = f" ({answer.dropped_parts} tiny parts dropped)" if answer.dropped_parts else ""
         self.message.emit(f"Added {name} #{annotation.id}{extra}")
+        return True
 
     def _replace_annotation(self, answer: AcceptAnswer) -> None:
         """A refined mask replaces its annotation's geometry: one undoable step."""

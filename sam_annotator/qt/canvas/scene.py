@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPen, QPixmap, QTransform
+from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsScene
 
 from sam_annotator.qt.canvas.items import (
@@ -54,6 +54,7 @@ class CanvasScene(QGraphicsScene):
         self._image_size: tuple[int, int] = (0, 0)  # (height, width)
         self._prompt_items: list = []
         self._drag_box: PromptBoxItem | None = None
+        self._draft: QGraphicsPathItem | None = None
         self._annotation_items: dict[int, AnnotationItem] = {}
         self._selected: int | None = None
         self._annotations_visible = True
@@ -123,6 +124,29 @@ class CanvasScene(QGraphicsScene):
             self._drag_box = PromptBoxItem(rect)
             self.addItem(self._drag_box)
         self._drag_box.setRect(rect.normalized())
+
+    def show_draft(self, vertices: Sequence[tuple[float, float]] | None) -> None:
+        """The hand-drawn polygon so far (an open polyline, its first vertex ringed);
+        None hides it."""
+        if vertices is None:
+            if self._draft is not None:
+                self.removeItem(self._draft)
+                self._draft = None
+            return
+        if self._draft is None:
+            self._draft = QGraphicsPathItem()
+            pen = QPen(QColor(255, 210, 0), 2.0)
+            pen.setCosmetic(True)
+            self._draft.setPen(pen)
+            self._draft.setZValue(31)
+            self.addItem(self._draft)
+        path = QPainterPath()
+        if vertices:
+            path.moveTo(*vertices[0])
+            for x, y in vertices[1:]:
+                path.lineTo(x, y)
+            path.addEllipse(QPointF(*vertices[0]), 3.0, 3.0)
+        self._draft.setPath(path)
 
     # -- candidate overlay -------------------------------------------------------------
     def set_candidate_overlay(self, rgba: np.ndarray | None) -> None:

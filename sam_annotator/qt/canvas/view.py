@@ -5,7 +5,8 @@ Gestures (scene coordinates are reported; see the package docstring):
 - left drag: box; Ctrl+left click: pick the annotation under the cursor;
 - middle drag, or Space held + left drag: pan; wheel: zoom at the cursor;
 - on the selected annotation: drag a vertex handle to move it, right-click a handle to
-  delete it, double-click an edge to insert a vertex.
+  delete it, double-click an edge to insert a vertex;
+- in polygon mode (``set_mode``), a left click places a vertex of a hand-drawn polygon.
 
 Space is also a key of its own (accept, by default): the view delivers it on release,
 and only when no Space+drag pan happened in between, so the two never collide.
@@ -26,7 +27,10 @@ PIXEL_ZOOM = 2.0  # from this zoom on, pixels are drawn sharp (nearest neighbour
 
 
 class CanvasView(QGraphicsView):
+    PROMPT_MODE, POLYGON_MODE = "prompt", "polygon"
+
     pointPrompted = Signal(float, float, bool)  # scene x, y, positive
+    vertexPlaced = Signal(float, float)  # scene x, y (polygon mode's left clicks)
     boxPrompted = Signal(float, float, float, float)  # scene XYXY, clamped to the image
     annotationPicked = Signal(object)  # annotation id, or None for empty space
     zoomChanged = Signal(float)
@@ -54,6 +58,7 @@ class CanvasView(QGraphicsView):
         self._space_down = False
         self._space_panned = False
         self._fitted = True
+        self.mode = self.PROMPT_MODE
         self._busy = QLabel(self.viewport())
         self._busy.setStyleSheet(
             "QLabel { background: rgba(0, 0, 0, 160); color: white; padding: 6px 10px;"
@@ -75,6 +80,13 @@ class CanvasView(QGraphicsView):
 
     def busy_text(self) -> str | None:
         return self._busy.text() if self._busy.isVisible() else None
+
+    def set_mode(self, mode: str) -> None:
+        """PROMPT_MODE: clicks and drags are prompts; POLYGON_MODE: left clicks are the
+        vertices of a hand-drawn polygon (no prompts, no boxes)."""
+        if mode not in (self.PROMPT_MODE, self.POLYGON_MODE):
+            raise ValueError(f"unknown canvas mode {mode!r}")
+        self.mode = mode
 
     # -- zoom --------------------------------------------------------------------------
     def zoom(self) -> float:
@@ -177,7 +189,11 @@ class CanvasView(QGraphicsView):
             self._fitted = False
             event.accept()
             return
-        if self._press_pos is not None and self._press_button == Qt.MouseButton.LeftButton:
+        if (
+            self._press_pos is not None
+            and self._press_button == Qt.MouseButton.LeftButton
+            and self.mode == self.PROMPT_MODE
+        ):
             moved = (event.position() - self._press_pos).manhattanLength()
             if self._boxing or moved >= DRAG_THRESHOLD:
                 self._boxing = True
@@ -209,7 +225,10 @@ class CanvasView(QGraphicsView):
         event.accept()
         if not self.canvas.has_image():
             return
-        if boxing:
+        if self.mode == self.POLYGON_MODE:
+            if event.button() == Qt.MouseButton.LeftButton:
+                self.vertexPlaced.emit(start.x(), start.y())
+        elif boxing:
             self._emit_box(start, end)
         elif modifiers & Qt.KeyboardModifier.ControlModifier:
             self.annotationPicked.emit(self.canvas.annotation_at(start))
