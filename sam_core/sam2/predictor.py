@@ -209,7 +209,8 @@ class SAM2ImagePredictor:
             boxes = torch.as_tensor(corners, dtype=torch.float, device=self.device)[None]
         if mask_input is not None:
             mask = check_mask_input(mask_input, LOW_RES_SIZE)
-            masks = torch.as_tensor(mask, dtype=torch.float, device=self.device)[None]
+            mask = np.array(mask, dtype=np.float32)  # a copy: the caller's may be read-only
+            masks = torch.from_numpy(mask).to(self.device)[None]
         return coords, labels, boxes, masks
 
     @torch.no_grad()
