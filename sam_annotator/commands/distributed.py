@@ -10,12 +10,15 @@ The only module that imports Ray (the optional extra ``sam-annotator[cluster]``)
   comes back. Only small things travel: the item (paths) out, the result (a status,
   polygons) back; images are read and embeddings written by the workers, on the
   filesystem every node shares.
-- Faults: when an actor's process dies (killed, out of memory, node lost), its in-flight
-  images go back to the front of the queue and a fresh actor takes its place. An image
-  is tried at most ``MAX_ATTEMPTS`` times: one that kills its worker every time is
-  listed as failed, not retried forever. An image the work itself cannot do (unreadable)
-  is a result, never retried. An exception from the work that is not ``ImageFailed`` is a
-  bug: it stops the run (what was committed stays committed).
+- Faults: when an actor's process dies (killed, out of memory, node lost), what it had
+  finished is kept, its unfinished images go back to the front of the queue and a fresh
+  actor takes its place. Only the image it was running (its oldest unfinished one) is
+  charged an attempt, not the one queued behind it; an image is tried at most
+  ``MAX_ATTEMPTS`` times: one that kills its worker every time is listed as failed, not
+  retried forever, and does not take an innocent neighbour with it. An image the work
+  itself cannot do (unreadable) is a result, never retried. An exception from the work
+  that is not ``ImageFailed`` is a bug: it stops the run (what was committed stays
+  committed).
 """
 
 from __future__ import annotations

@@ -144,10 +144,13 @@ def test_a_worker_killed_mid_image_costs_only_its_in_flight_images(local_ray, tm
     assert f"attempt-3-{killed[0]}" in attempts
 
 
-def test_an_image_that_kills_every_worker_is_listed_not_retried_forever(local_ray):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_image_that_kills_every_worker_is_listed_not_retried_forever(local_ray, workers):
+    """With one worker, image 3 always waits behind the poison image 2 on the dying
+    actor: it is requeued each time, but only the running image is charged."""
     from sam_annotator.commands.distributed import MAX_ATTEMPTS, RayRunner
 
-    runner = RayRunner(workers=2)
+    runner = RayRunner(workers=workers)
     runner.start(KillerWork(poison_index=2))
     try:
         results = dict((item.index, outcome) for item, outcome in runner.map(items(6)))
