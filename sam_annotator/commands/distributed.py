@@ -137,33 +137,63 @@ class RayRunner:
         tries: dict[int, int] = {}
         generation = [0] * len(slots)  # bumped when a slot's actor is replaced
         in_flight: dict[Any, tuple[int, int, WorkItem]] = {}  # ref -> (slot, gen, item)
-        load = [0] * len(slots)
+        submitted: list[deque[Any]] = [deque() for _ in slots]  # refs, in submission order
         while queue or in_flight:
             for slot, actor in enumerate(slots):
-                while queue and load[slot] < DEPTH:
+                while queue and len(submitted[slot]) < DEPTH:
                     item = queue.popleft()
-                    in_flight[actor.process.remote(item)] = (slot, generation[slot], item)
-                    load[slot] += 1
+                    ref = actor.process.remote(item)
+                    in_flight[ref] = (slot, generation[slot], item)
+                    submitted[slot].append(ref)
             [ref], _ = ray.wait(list(in_flight), num_returns=1)
             slot, gen, item = in_flight.pop(ref)
-            if gen == generation[slot]:
-                load[slot] -= 1
             try:
                 outcome = ray.get(ref)
             except RayActorError:
-                tries[item.index] = tries.get(item.index, 0) + 1
-                if gen == generation[slot]:  # the first news of this actor's death
-                    ray.kill(slots[slot])
-                    [slots[slot]] = self._spawn(1)
-                    generation[slot] += 1
-                    load[slot] = 0
-                    self.replaced += 1
-                if tries[item.index] >= MAX_ATTEMPTS:
-                    yield item, Failed(f"its worker died {MAX_ATTEMPTS} times processing it")
-                else:
-                    queue.appendleft(item)
+                if gen != generation[slot]:
+                    continue  # an image of an actor already replaced: requeued then
+                yield from self._replace_dead(slot, ref, item, in_flight, submitted, tries, queue)
+                generation[slot] += 1
                 continue
+            if gen == generation[slot]:
+                submitted[slot].remove(ref)
             yield item, outcome
+
+    def _replace_dead(self, slot, dead_ref, dead_item, in_flight, submitted, tries, queue):
+        """The actor of ``slot`` died: yield what it finished before, charge one attempt
+        to the image it was running (the oldest unfinished: an actor runs its images in
+        submission order; the ones queued behind it are not charged), put the unfinished
+        ones back at the front of the queue (or list the running one as failed after
+        ``MAX_ATTEMPTS``), and start a fresh actor in its place."""
+        refs = list(submitted[slot])
+        items = {r: in_flight.pop(r)[2] for r in refs if r != dead_ref}
+        items[dead_ref] = dead_item
+        others = [r for r in refs if r != dead_ref]
+        ready = set(ray.wait(others, num_returns=len(others), timeout=0)[0]) if others else set()
+        lost = []
+        for r in refs:
+            if r in ready:
+                try:
+                    finished = ray.get(r)
+                except RayActorError:
+                    lost.append(items[r])
+                else:
+                    yield items[r], finished
+                    continue
+            else:
+                lost.append(items[r])
+        ray.kill(self._slots[slot])
+        [self._slots[slot]] = self._spawn(1)
+        submitted[slot].clear()
+        self.replaced += 1
+        running, waiting = lost[0], lost[1:]
+        tries[running.index] = tries.get(running.index, 0) + 1
+        if tries[running.index] >= MAX_ATTEMPTS:
+            yield running, Failed(f"its worker died {MAX_ATTEMPTS} times processing it")
+            retry = waiting
+        else:
+            retry = lost
+        queue.extendleft(reversed(retry))
 
     def close(self) -> None:
         """Stop the workers and leave Ray (stopping the local instance it started)."""
