@@ -9,7 +9,8 @@
   verified before it is moved into place. It blocks; run it on a worker thread and
   report through ``progress``.
 
-No Qt and no torch here (loading and model-type detection belong to ``sam_core``).
+No Qt here, and torch only when :func:`loadable_checkpoints` asks ``sam_core``'s model
+registries (loading and model-type detection belong to ``sam_core``).
 """
 
 from __future__ import annotations
