@@ -106,6 +106,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         checkable=True,
     ),
     ActionSpec(
+        "segment.no_overlap",
+        "Do &Not Overlap",
+        "Segment",
+        ("O",),
+        "Accepted masks lose the pixels of annotations already on the image",
+        checkable=True,
+    ),
+    ActionSpec(
         "segment.everything",
         "Segment &Everything",
         "Segment",

@@ -129,6 +129,9 @@ class LabelingApp(QObject):
         previous_mask = w.actions["segment.use_previous_mask"]
         previous_mask.setChecked(lab.session.use_previous_mask)
         previous_mask.toggled.connect(lab.set_use_previous_mask)
+        no_overlap = w.actions["segment.no_overlap"]
+        no_overlap.setChecked(lab.no_overlap)
+        no_overlap.toggled.connect(lab.set_no_overlap)
         w.actions["view.toggle_annotations"].toggled.connect(
             lambda hidden: w.scene.set_annotations_visible(not hidden)
         )

@@ -110,6 +110,7 @@ class LabelingController(QObject):
         self._preview_base: np.ndarray | None = None
         self._accept_pending = False
         self.min_part_area: float = ACCEPT_MIN_PART_AREA  # pixels; parts below are dropped
+        self.no_overlap = False  # accepted masks keep out of the other annotations
         self._overlay_cache: dict[int, np.ndarray] = {}
         self._previews: list[np.ndarray] = []
         self.worker = BackgroundWorker("decode", self)
@@ -176,6 +177,11 @@ class LabelingController(QObject):
         elif self.selected is not None:
             self.select(None)
 
+    def set_no_overlap(self, enabled: bool) -> None:
+        """With it on, an accepted mask loses the pixels of the image's other annotations,
+        so touching objects are not counted twice."""
+        self.no_overlap = enabled
+
     def set_use_previous_mask(self, enabled: bool) -> None:
         self.session.use_previous_mask = enabled
 
@@ -227,10 +233,18 @@ class LabelingController(QObject):
             return
         segmenter, image_id, min_area = self.segmenter, self.image_id, self.min_part_area
         replaces = self.session.refining
+        image = self.document.image(image_id)
+        taken = [  # what an accepted mask may not cover ("do not overlap")
+            a.segmentation for a in self.document.annotations(image_id) if a.id != replaces
+        ] if self.no_overlap else []  # fmt: skip
 
         def job() -> AcceptAnswer:
             mask = segmenter.render(encoded, candidate, None)
-            conversion = mask_to_polygons(mask, min_area=min_area)
+            for segmentation in taken:
+                mask &= ~segmentation_to_mask(segmentation, image.height, image.width)
+            # Traced exactly when trimmed: a simplified outline could re-cover a pixel.
+            tolerance = {"tolerance": 0.0} if taken else {}
+            conversion = mask_to_polygons(mask, min_area=min_area, **tolerance)
             dropped = len(conversion.dropped_parts)
             return AcceptAnswer(image_id, conversion.polygons, dropped, replaces)
 

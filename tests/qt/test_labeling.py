@@ -9,6 +9,7 @@ import pytest
 
 from sam_annotator.model.commands import AddCategory
 from sam_annotator.model.document import Document
+from sam_annotator.model.geometry import segmentation_to_mask
 from sam_annotator.model.records import ImageStatus
 from sam_annotator.model.undo_stack import UndoStack
 from sam_annotator.qt.labeling import LabelingController
@@ -201,3 +202,28 @@ def test_refining_an_annotation_prompts_with_its_mask_and_replaces_it_in_one_ste
     assert controller.session.refining is None
     undo_stack.undo()  # one step brings the old geometry back
     assert document.annotation(original.id).area == original.area
+
+
+def test_do_not_overlap_keeps_a_new_mask_out_of_accepted_annotations(qtbot, setup):
+    controller, document, _, _, _, image, _ = setup
+    _encode(setup)
+
+    def accept_disc(x, y, choice):
+        controller.add_point(x, y, True)
+        _wait_answer(qtbot, controller)
+        controller.choose(choice)
+        count = len(document.annotations(image.id))
+        controller.accept()
+        qtbot.waitUntil(lambda: len(document.annotations(image.id)) == count + 1, timeout=5000)
+        return document.annotations(image.id)[-1]
+
+    first = accept_disc(60, 75, 0)  # radius 20
+    overlapping = accept_disc(80, 75, 0)  # radius 20, 20 px to the right: they overlap
+    assert overlapping.area == first.area  # off by default: both whole discs
+    controller.set_no_overlap(True)
+    trimmed = accept_disc(100, 75, 0)  # overlaps the second disc only
+    masks = [segmentation_to_mask(a.segmentation, 150, 200) for a in (overlapping, trimmed)]
+    shared = int((masks[0] & masks[1]).sum())
+    lens = 2 * 20**2 * np.arccos(0.5) - 10 * np.sqrt(4 * 20**2 - 20**2)  # ~491 px overlap
+    assert shared == 0  # the new mask lost the shared pixels (its outline traced exactly)
+    assert trimmed.area == pytest.approx(overlapping.area - lens, rel=0.05)
