@@ -94,7 +94,7 @@ class LabelingApp(QObject):
             "file.export": proj.choose_export,
             "file.choose_model": self.choose_model,
             "file.quit": w.close,
-            "edit.undo": lab.undo,
+            "edit.undo": self.undo,
             "edit.redo": lab.redo,
             "edit.delete": lab.delete_selected,
             "edit.preferences": self.edit_shortcuts,
@@ -196,6 +196,13 @@ class LabelingApp(QObject):
     def _reviewing(self) -> bool:
         """Proposals are under review and no object is being prompted."""
         return self.proposals.review is not None and not self.labeling.session.is_active
+
+    def undo(self) -> None:
+        """Ctrl+Z: the last polygon vertex while drawing one, else the labeling undo."""
+        if self.polygon_tool.active:
+            self.polygon_tool.remove_last()
+        else:
+            self.labeling.undo()
 
     def toggle_polygon_tool(self) -> None:
         if not self.polygon_tool.active:

@@ -1,6 +1,7 @@
 """The hand-drawn polygon tool: click vertices, Enter (or a click on the first vertex)
-closes the polygon into an annotation of the current category, Backspace removes the last
-vertex, Esc cancels. For what the model gets wrong: thin, transparent or unusual objects.
+closes the polygon into an annotation of the current category, Backspace (or Ctrl+Z)
+removes the last vertex, Esc cancels. For what the model gets wrong: thin, transparent or
+unusual objects.
 
 While the tool is on, the view reports left clicks as vertices (``vertexPlaced``) and no
 prompts; the draft is drawn by the scene. The new annotation goes through the labeling
@@ -20,7 +21,6 @@ from sam_annotator.qt.canvas.view import CanvasView
 
 class PolygonTool(QObject):
     message = Signal(str)
-    activeChanged = Signal(bool)
 
     def __init__(
         self,
@@ -52,7 +52,6 @@ class PolygonTool(QObject):
         self.draft = PolygonDraft()
         self.view.set_mode(CanvasView.POLYGON_MODE)
         self._show()
-        self.activeChanged.emit(True)
         self.message.emit(
             "Polygon: click the vertices; Enter or a click on the first vertex closes it, "
             "Backspace removes the last vertex, Esc cancels"
@@ -64,7 +63,6 @@ class PolygonTool(QObject):
         self.draft = None
         self.view.set_mode(CanvasView.PROMPT_MODE)
         self.scene.show_draft(None)
-        self.activeChanged.emit(False)
 
     def place(self, x: float, y: float) -> None:
         if self.draft is None:

@@ -48,6 +48,9 @@ def test_a_polygon_drawn_by_clicks_becomes_one_undoable_annotation(qtbot, app):
     assert app.labeling.session.is_active is False  # clicks were vertices, not prompts
     trigger(app, "tool.remove_vertex")
     assert tool.draft.vertices == placed[:3]
+    placed[3] = click(qtbot, app, 70, 225)
+    trigger(app, "edit.undo")  # Ctrl+Z removes a vertex too while drawing
+    assert tool.draft.vertices == placed[:3]
     placed[3] = click(qtbot, app, 80, 230)
     trigger(app, "segment.accept")
     assert not tool.active
