@@ -90,9 +90,6 @@ class Document:
         except KeyError:
             raise KeyError(f"no image with id {image_id}") from None
 
-    def has_image(self, image_id: int) -> bool:
-        return image_id in self._images
-
     def image_by_path(self, path: str) -> ImageRecord | None:
         """The image at `path` (relative to the images root, POSIX), or None."""
         image_id = self._image_by_path.get(path)

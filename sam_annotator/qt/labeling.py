@@ -125,6 +125,8 @@ class LabelingController(QObject):
         scene.polygonsEdited.connect(self.edit_polygons)
         candidates.chosen.connect(self.choose)
         document.events.changed.connect(self._on_document_changed)
+        # Another folder replaced the contents: image ids now name other images.
+        document.events.reset.connect(lambda: self.set_image(None, None))
 
     # -- image -------------------------------------------------------------------------
     def set_image(self, image_id: int | None, rgb: np.ndarray | None) -> None:
@@ -442,9 +444,6 @@ class LabelingController(QObject):
         raise DocumentError("there is no category: add one first (Ctrl+N)")
 
     def _on_document_changed(self) -> None:
-        if self.image_id is not None and not self.document.has_image(self.image_id):
-            self.set_image(None, None)  # the contents were replaced (another folder)
-            return
         if self.selected is not None and not self.document.has_annotation(self.selected):
             self.select(None)
         self._refresh_annotations()

@@ -36,6 +36,8 @@ class AnnotationsDock(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.list)
         document.events.changed.connect(self.refresh)
+        # Another folder replaced the contents: image ids now name other images.
+        document.events.reset.connect(lambda: self.set_image(None))
 
     def set_image(self, image_id: int | None, hidden: set[int] | None = None) -> None:
         self.image_id = image_id
@@ -46,8 +48,6 @@ class AnnotationsDock(QWidget):
         selected = self.selected_id()
         self._updating = True
         self.list.clear()
-        if self.image_id is not None and not self.document.has_image(self.image_id):
-            self.image_id = None  # the document's contents were replaced (another folder)
         if self.image_id is not None:
             for annotation in self.document.annotations(self.image_id):
                 category = self.document.category(annotation.category_id)
