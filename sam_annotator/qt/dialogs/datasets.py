@@ -81,16 +81,40 @@ class _PathField(QWidget):
             self.edit.setText(chosen)
 
 
-class ExportDialog(QDialog):
+class _FormatDialog(QDialog):
+    """A form that starts with a format choice and ends with OK / Cancel; the subclass
+    adds its rows in between and updates them in ``_format_changed``."""
+
+    def __init__(self, title: str, names: list[str], parent: QWidget | None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.format = QComboBox()
+        for name in names:
+            self.format.addItem(format_module(name).TITLE, name)
+        self._form = QFormLayout(self)
+        self._form.addRow("Format", self.format)
+
+    def _finish(self) -> None:
+        """Add the buttons and show the first format's rows."""
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        self._form.addRow(buttons)
+        self.format.currentIndexChanged.connect(self._format_changed)
+        self._format_changed()
+
+    def _format_changed(self) -> None:
+        raise NotImplementedError
+
+
+class ExportDialog(_FormatDialog):
     """Choose a format, an output and the format's options."""
 
     def __init__(self, default_dir: Path, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Export dataset")
+        super().__init__("Export dataset", writable_formats(), parent)
         self._default_dir = default_dir
-        self.format = QComboBox()
-        for name in writable_formats():
-            self.format.addItem(format_module(name).TITLE, name)
         self.output = _PathField("Export to", save=True)
         self.holes_as_rle = QCheckBox("Masks with holes as RLE (detectron2, mmdetection)")
         self.val_fraction = QDoubleSpinBox()
@@ -103,8 +127,7 @@ class ExportDialog(QDialog):
         self.layout_choice = QComboBox()
         self.layout_choice.addItem("One PNG per instance", "instances")
         self.layout_choice.addItem("One instance-id PNG per image", "ids")
-        form = QFormLayout(self)
-        form.addRow("Format", self.format)
+        form = self._form
         form.addRow("Output", self.output)
         self._option_rows = {
             "holes_as_rle": self.holes_as_rle,
@@ -116,15 +139,7 @@ class ExportDialog(QDialog):
         labels = {"val_fraction": "Validation share", "seed": "Split seed", "layout": "Layout"}
         for name, widget in self._option_rows.items():
             form.addRow(labels.get(name, ""), widget)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-        self._form = form
-        self.format.currentIndexChanged.connect(self._format_changed)
-        self._format_changed()
+        self._finish()
 
     def _format_changed(self) -> None:
         module = format_module(self.format.currentData())
@@ -156,15 +171,11 @@ class ExportDialog(QDialog):
         return DatasetRequest(name, path, {k: v for k, v in values.items() if k in accepted})
 
 
-class ImportDialog(QDialog):
+class ImportDialog(_FormatDialog):
     """Choose a format and the source; for COCO also the images folder."""
 
     def __init__(self, images_dir: Path | None, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Import dataset")
-        self.format = QComboBox()
-        for name in readable_formats():
-            self.format.addItem(format_module(name).TITLE, name)
+        super().__init__("Import dataset", readable_formats(), parent)
         self.source = _PathField("Import from", save=False)
         self.images = _PathField("Images folder", save=False)
         self.images.folder = True
@@ -172,20 +183,10 @@ class ImportDialog(QDialog):
         self.drop_placeholders = QCheckBox(
             "Drop other tools' placeholder categories (_background_, Roboflow's dataset class)"
         )
-        form = QFormLayout(self)
-        form.addRow("Format", self.format)
-        form.addRow("Source", self.source)
-        form.addRow("Images folder", self.images)
-        form.addRow("", self.drop_placeholders)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-        self._form = form
-        self.format.currentIndexChanged.connect(self._format_changed)
-        self._format_changed()
+        self._form.addRow("Source", self.source)
+        self._form.addRow("Images folder", self.images)
+        self._form.addRow("", self.drop_placeholders)
+        self._finish()
 
     def _format_changed(self) -> None:
         module = format_module(self.format.currentData())
