@@ -9,7 +9,9 @@ interleaved after a warm-up, times
 - ``set_image``: the official ``SAM2ImagePredictor.set_image`` and ours;
 - ``click``: ``predict`` with one positive click, multimask, masks at full resolution;
 - ``app click``: what the app runs per click (``SamSegmenter.decode`` of all outputs at
-  256x256 plus a display-size render of the best), against the official ``predict``.
+  256x256 plus a display-size render of the best), against the official ``predict``;
+- with ``--with-vit-b``, our SAM ViT-B ``set_image`` on the same photo, for the choice
+  between SAM 2.1 Hiera-T and SAM ViT-B on a CPU.
 Prints min / median seconds, the ratio to the official and the largest difference of the
 image embeddings, with the CPU's vector features. The official package needs its
 test-only stand-ins for torchvision (``tests/oracle.py``).
@@ -52,6 +54,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clicks", type=int, default=20)
     parser.add_argument("--image", default=str(REPO_ROOT / "tests/data/images/cars.jpg"))
+    parser.add_argument(
+        "--with-vit-b", action="store_true",
+        help="also time our SAM ViT-B set_image on the photo (the model a CPU user would "
+        "otherwise pick)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     import numpy as np
@@ -87,6 +94,14 @@ def main() -> None:
         encode["official"] += timed(lambda: official.set_image(image), 1)
         encode["ours"] += timed(lambda: ours.set_image(image), 1)
 
+    if args.with_vit_b:
+        from sam_core import SamPredictor, build_sam_vit_b
+
+        vit_b = SamPredictor(build_sam_vit_b())
+        vit_b.set_image(image)  # warm-up
+        encode["ours, SAM ViT-B"] = timed(lambda: vit_b.set_image(image), args.repeats)
+        del vit_b
+
     height, width = image.shape[:2]
     point = np.array([[width * 0.5, height * 0.5]])
     label = np.array([1])
@@ -113,7 +128,7 @@ def main() -> None:
         print(title)
         for label_name, values in runs.items():
             median = statistics.median(values)
-            print(f"  {label_name:10s} min {min(values) * scale:8.2f}  median {median * scale:8.2f}"
+            print(f"  {label_name:15s} min {min(values) * scale:8.2f}  median {median * scale:8.2f}"
                   f"  {reference / median:5.2f}x the official")  # fmt: skip
 
 
