@@ -88,6 +88,22 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("tool.remove_vertex", "Remove Last &Vertex", "Segment", ("Backspace",)),
     ActionSpec(
+        "tool.brush",
+        "&Brush",
+        "Segment",
+        ("B",),
+        "Paint pixels into the candidate, the selected annotation or a new mask; Enter keeps",
+    ),
+    ActionSpec(
+        "tool.eraser",
+        "&Eraser",
+        "Segment",
+        ("E",),
+        "Paint pixels out of the candidate or the selected annotation; Enter keeps",
+    ),
+    ActionSpec("tool.brush_smaller", "Smaller Brush", "Segment", ("[",)),
+    ActionSpec("tool.brush_larger", "Larger Brush", "Segment", ("]",)),
+    ActionSpec(
         "segment.refine_selected",
         "&Refine Selected Annotation",
         "Segment",

@@ -31,6 +31,7 @@ from sam_annotator.qt.engine import EngineController
 from sam_annotator.qt.labeling import LabelingController
 from sam_annotator.qt.main_window import MainWindow
 from sam_annotator.qt.navigation import Navigator
+from sam_annotator.qt.paint_tool import PaintTool
 from sam_annotator.qt.polygon_tool import PolygonTool
 from sam_annotator.qt.project_controller import ProjectController
 from sam_annotator.qt.proposals import ProposalsController
@@ -79,12 +80,16 @@ class LabelingApp(QObject):
         self.engine = EngineController(dirs)
         self.proposals = ProposalsController(self.window, self.document, self.undo_stack)
         self.polygon_tool = PolygonTool(w.view, w.scene, self.labeling.add_polygons, self)
+        self.paint_tool = PaintTool(w.view, w.scene, self.labeling, self)
         self._connect()
 
     # -- wiring --------------------------------------------------------------------------
     def _connect(self) -> None:
         w, lab, nav, proj = self.window, self.labeling, self.navigator, self.project
-        sources = (lab, nav, proj, self.engine, self.categories, self.proposals, self.polygon_tool)
+        sources = (
+            lab, nav, proj, self.engine, self.categories, self.proposals, self.polygon_tool,
+            self.paint_tool,
+        )  # fmt: skip
         for source in sources:
             source.message.connect(self.show_message)
         handlers = {
@@ -103,6 +108,10 @@ class LabelingApp(QObject):
             "segment.refine_selected": lab.refine_selected,
             "tool.polygon": self.toggle_polygon_tool,
             "tool.remove_vertex": self.polygon_tool.remove_last,
+            "tool.brush": lambda: self.use_paint_tool(erase=False),
+            "tool.eraser": lambda: self.use_paint_tool(erase=True),
+            "tool.brush_smaller": lambda: self.paint_tool.resize(grow=False),
+            "tool.brush_larger": lambda: self.paint_tool.resize(grow=True),
             "segment.next_candidate": lambda: self.next_candidate(1),
             "segment.previous_candidate": lambda: self.next_candidate(-1),
             "segment.everything": self.segment_everything,
@@ -145,6 +154,7 @@ class LabelingApp(QObject):
         self.project.opened.connect(self._on_opened)
         nav.imageChanged.connect(lambda _image_id: self.proposals.image_changed())
         nav.imageChanged.connect(lambda _image_id: self.polygon_tool.cancel())
+        nav.imageChanged.connect(lambda _image_id: self.paint_tool.leave_image())
         self.engine.engineChanged.connect(self._on_engine)
         self.engine.loadFailed.connect(self._on_load_failed)
 
@@ -198,20 +208,30 @@ class LabelingApp(QObject):
         return self.proposals.review is not None and not self.labeling.session.is_active
 
     def undo(self) -> None:
-        """Ctrl+Z: the last polygon vertex while drawing one, else the labeling undo."""
+        """Ctrl+Z: the last polygon vertex or brush stroke while drawing or painting, else
+        the labeling undo."""
         if self.polygon_tool.active:
             self.polygon_tool.remove_last()
+        elif self.paint_tool.active:
+            self.paint_tool.undo_stroke()
         else:
             self.labeling.undo()
 
     def toggle_polygon_tool(self) -> None:
         if not self.polygon_tool.active:
+            self.paint_tool.finish()
             self.labeling.clear_prompts()  # one object at a time
         self.polygon_tool.toggle()
+
+    def use_paint_tool(self, erase: bool) -> None:
+        self.polygon_tool.cancel()  # one tool at a time
+        self.paint_tool.use(erase)
 
     def accept(self) -> None:
         if self.polygon_tool.active:
             self.polygon_tool.finish()
+        elif self.paint_tool.active:
+            self.paint_tool.finish()
         elif self._reviewing():
             self._with_category(self.proposals.accept)
         else:
@@ -226,6 +246,8 @@ class LabelingApp(QObject):
     def escape(self) -> None:
         if self.polygon_tool.active:
             self.polygon_tool.cancel()
+        elif self.paint_tool.active:
+            self.paint_tool.cancel()
         elif self.labeling.session.is_active:
             self.labeling.clear_prompts()
         elif self.proposals.active:

@@ -13,6 +13,7 @@ document edit otherwise.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -112,12 +113,13 @@ class LabelingController(QObject):
         self.min_part_area: float = ACCEPT_MIN_PART_AREA  # pixels; parts below are dropped
         self.no_overlap = False  # accepted masks keep out of the other annotations
         self._overlay_cache: dict[int, np.ndarray] = {}
+        self._converting = 0  # accepted masks still being converted on the worker
+        self._accept_keys = itertools.count()
+        self.painting: int | None = None  # an annotation under the brush: not drawn
         self._previews: list[np.ndarray] = []
         self.worker = BackgroundWorker("decode", self)
         self.worker.finished.connect(self._on_worker_finished)
-        self.worker.failed.connect(
-            lambda _key, error: self.message.emit(f"Segmentation failed: {describe(error)}")
-        )
+        self.worker.failed.connect(self._on_worker_failed)
         view.pointPrompted.connect(self.add_point)
         view.boxPrompted.connect(self.set_box)
         view.annotationPicked.connect(self.select)
@@ -205,7 +207,7 @@ class LabelingController(QObject):
             return
         segmenter, image_id, base = self.segmenter, self.image_id, self._preview_base
         size = self.view.display_mask_size()
-        color = self._color()
+        color = self.color()
 
         def job() -> DecodeAnswer:
             candidates = segmenter.decode(encoded, request.prompts, with_single=request.with_single)
@@ -228,20 +230,53 @@ class LabelingController(QObject):
             return
         if not self.session.can_accept:
             self._accept_pending = True  # accepted as soon as the answer arrives
+            self.message.emit("Accept queued: it happens as soon as the mask is ready")
             return
         encoded = self._encoding_for(self.image_id)
         candidate = self.session.chosen
         if encoded is None or candidate is None:
             return
-        segmenter, image_id, min_area = self.segmenter, self.image_id, self.min_part_area
+        segmenter, replaces = self.segmenter, self.session.refining
+        self.session.clear()
+        self._accept_pending = False
+        self._show_session()
+        self._convert(self.image_id, lambda: segmenter.render(encoded, candidate, None), replaces)
+
+    def take_candidate_mask(self) -> tuple[np.ndarray, int | None] | None:
+        """The chosen candidate at full resolution (HxW bool, image pixels) and the
+        annotation it refines (or None), taking it out of the prompt session; None when
+        no candidate is shown."""
+        if self.segmenter is None or self.image_id is None or self.session.chosen is None:
+            return None
+        encoded = self._encoding_for(self.image_id)
+        if encoded is None:
+            return None
+        mask = self.segmenter.render(encoded, self.session.chosen, None)
         replaces = self.session.refining
+        self.session.clear()
+        self._accept_pending = False
+        self._show_session()
+        return mask, replaces
+
+    def accept_mask(self, image_id: int, mask: np.ndarray, replaces: int | None) -> None:
+        """Add an HxW bool mask of image `image_id` as an annotation of the current
+        category, or make it the new shape of annotation `replaces`: one undoable step,
+        through the same polygon conversion (and "do not overlap" rule) as a candidate."""
+        self._convert(image_id, lambda: mask, replaces)
+
+    def _convert(
+        self, image_id: int, make_mask: Callable[[], np.ndarray], replaces: int | None
+    ) -> None:
+        """On the worker: the mask, trimmed by the other annotations when "do not
+        overlap" is on, to polygons; the answer is added (or replaces) on arrival."""
+        min_area = self.min_part_area
         image = self.document.image(image_id)
         taken = [  # what an accepted mask may not cover ("do not overlap")
             a.segmentation for a in self.document.annotations(image_id) if a.id != replaces
         ] if self.no_overlap else []  # fmt: skip
 
         def job() -> AcceptAnswer:
-            mask = segmenter.render(encoded, candidate, None)
+            mask = np.array(make_mask(), dtype=bool)
             for segmentation in taken:
                 mask &= ~segmentation_to_mask(segmentation, image.height, image.width)
             # Traced exactly when trimmed: a simplified outline could re-cover a pixel.
@@ -250,10 +285,10 @@ class LabelingController(QObject):
             dropped = len(conversion.dropped_parts)
             return AcceptAnswer(image_id, conversion.polygons, dropped, replaces)
 
-        self.session.clear()
-        self._accept_pending = False
-        self._show_session()
-        self.worker.submit(("accept", self.session.generation), job)
+        self._converting += 1
+        if self._converting > 1 or self.worker.is_busy():
+            self.message.emit(f"Converting the mask to polygons… ({self._converting} waiting)")
+        self.worker.submit(("accept", next(self._accept_keys)), job)
 
     def _add_annotation(self, answer: AcceptAnswer) -> None:
         if not answer.polygons:
@@ -376,8 +411,21 @@ class LabelingController(QObject):
         self._refresh_annotations()
 
     # -- display -----------------------------------------------------------------------
+    def _on_worker_failed(self, key, error: BaseException) -> None:
+        if isinstance(key, tuple) and key[0] == "accept":
+            self._converting -= 1
+            self.message.emit(f"Not accepted: {describe(error)}")
+        else:
+            self.message.emit(f"Segmentation failed: {describe(error)}")
+
+    @property
+    def converting(self) -> int:
+        """Accepted masks still being converted to polygons (queued or running)."""
+        return self._converting
+
     def _on_worker_finished(self, key, result) -> None:
         if isinstance(result, AcceptAnswer):
+            self._converting -= 1
             self._add_annotation(result)
         elif (
             isinstance(result, DecodeAnswer)
@@ -422,11 +470,17 @@ class LabelingController(QObject):
         overlay = self._overlay_cache.get(index)
         size = self.view.display_mask_size()
         if overlay is None or overlay.shape[:2] != size:
-            overlay = render_overlay(self.segmenter, encoded, chosen, size, self._color())
+            overlay = render_overlay(self.segmenter, encoded, chosen, size, self.color())
             self._overlay_cache[index] = overlay
         self.scene.set_candidate_overlay(overlay)
 
-    def _color(self) -> QColor:
+    def set_painting(self, annotation_id: int | None) -> None:
+        """Do not draw this annotation: the brush shows its mask instead (None: draw all)."""
+        self.painting = annotation_id
+        self._refresh_annotations()
+
+    def color(self) -> QColor:
+        """The current category's colour (what new masks are drawn in)."""
         if self.category_id is not None and self._has_category(self.category_id):
             return QColor(self.document.category(self.category_id).color)
         return HIGHLIGHT
@@ -454,7 +508,7 @@ class LabelingController(QObject):
             return
         views = []
         for annotation in self.document.annotations(self.image_id):
-            if not annotation.is_polygon:
+            if not annotation.is_polygon or annotation.id == self.painting:
                 continue  # crowd RLE regions are not drawn as editable polygons
             color = QColor(self.document.category(annotation.category_id).color)
             visible = annotation.id not in self.hidden

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QPixmap, QTransform
-from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsScene
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+)
 
 from sam_annotator.qt.canvas.items import (
     AnnotationItem,
@@ -51,6 +56,11 @@ class CanvasScene(QGraphicsScene):
         self._overlay_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self._overlay_item.setZValue(20)
         self.addItem(self._overlay_item)
+        self._paint_item = QGraphicsPixmapItem()  # the mask under the brush
+        self._paint_item.setTransformationMode(Qt.TransformationMode.FastTransformation)
+        self._paint_item.setZValue(21)
+        self.addItem(self._paint_item)
+        self._brush: QGraphicsEllipseItem | None = None
         self._image_size: tuple[int, int] = (0, 0)  # (height, width)
         self._prompt_items: list = []
         self._drag_box: PromptBoxItem | None = None
@@ -65,6 +75,8 @@ class CanvasScene(QGraphicsScene):
         """Show an HxWx3 uint8 RGB image (None clears the canvas)."""
         self.clear_prompts()
         self.set_candidate_overlay(None)
+        self.set_paint_overlay(None)
+        self.show_brush(0.0, 0.0, None)
         self.set_annotations([])
         if rgb is None:
             self._image_item.setPixmap(QPixmap())
@@ -151,20 +163,48 @@ class CanvasScene(QGraphicsScene):
     # -- candidate overlay -------------------------------------------------------------
     def set_candidate_overlay(self, rgba: np.ndarray | None) -> None:
         """Show an HxWx4 RGBA overlay stretched over the whole image (any resolution)."""
+        self._set_stretched(self._overlay_item, rgba)
+
+    def _set_stretched(self, item: QGraphicsPixmapItem, rgba: np.ndarray | None) -> None:
         if rgba is None or not self.has_image():
-            self._overlay_item.setPixmap(QPixmap())
-            self._overlay_item.setVisible(False)
+            item.setPixmap(QPixmap())
+            item.setVisible(False)
             return
         pixmap = QPixmap.fromImage(qimage_from_array(rgba))
-        self._overlay_item.setPixmap(pixmap)
+        item.setPixmap(pixmap)
         height, width = self._image_size
-        self._overlay_item.setTransform(
-            QTransform.fromScale(width / pixmap.width(), height / pixmap.height())
-        )
-        self._overlay_item.setVisible(True)
+        item.setTransform(QTransform.fromScale(width / pixmap.width(), height / pixmap.height()))
+        item.setVisible(True)
 
     def has_candidate_overlay(self) -> bool:
         return self._overlay_item.isVisible()
+
+    # -- brush -------------------------------------------------------------------------
+    def set_paint_overlay(self, rgba: np.ndarray | None) -> None:
+        """The mask being painted, as an HxWx4 RGBA stretched over the image; None hides."""
+        self._set_stretched(self._paint_item, rgba)
+
+    def has_paint_overlay(self) -> bool:
+        return self._paint_item.isVisible()
+
+    def show_brush(self, x: float, y: float, radius: float | None) -> None:
+        """The brush's outline centred at scene (x, y); radius None hides it."""
+        if radius is None:
+            if self._brush is not None:
+                self.removeItem(self._brush)
+                self._brush = None
+            return
+        if self._brush is None:
+            self._brush = QGraphicsEllipseItem()
+            pen = QPen(QColor(255, 255, 255), 1.5)
+            pen.setCosmetic(True)
+            self._brush.setPen(pen)
+            self._brush.setZValue(40)
+            self.addItem(self._brush)
+        self._brush.setRect(QRectF(x - radius, y - radius, 2 * radius, 2 * radius))
+
+    def brush_rect(self) -> QRectF | None:
+        return None if self._brush is None else self._brush.rect()
 
     # -- proposals ---------------------------------------------------------------------
     def set_proposals(self, proposals: Sequence[Polygons], current: int | None) -> None:

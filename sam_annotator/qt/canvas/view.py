@@ -6,7 +6,10 @@ Gestures (scene coordinates are reported; see the package docstring):
 - middle drag, or Space held + left drag: pan; wheel: zoom at the cursor;
 - on the selected annotation: drag a vertex handle to move it, right-click a handle to
   delete it, double-click an edge to insert a vertex;
-- in polygon mode (``set_mode``), a left click places a vertex of a hand-drawn polygon.
+- in polygon mode (``set_mode``), a left click places a vertex of a hand-drawn polygon;
+- in paint mode, a left drag is a brush stroke and a right drag one of the opposite tool
+  (``strokeStarted`` / ``strokeMoved`` / ``strokeEnded``); ``pointerMoved`` follows the
+  cursor so the brush outline can be drawn.
 
 Space is also a key of its own (accept, by default): the view delivers it on release,
 and only when no Space+drag pan happened in between, so the two never collide.
@@ -27,11 +30,15 @@ PIXEL_ZOOM = 2.0  # from this zoom on, pixels are drawn sharp (nearest neighbour
 
 
 class CanvasView(QGraphicsView):
-    PROMPT_MODE, POLYGON_MODE = "prompt", "polygon"
+    PROMPT_MODE, POLYGON_MODE, PAINT_MODE = "prompt", "polygon", "paint"
 
     pointPrompted = Signal(float, float, bool)  # scene x, y, positive
     vertexPlaced = Signal(float, float)  # scene x, y (polygon mode's left clicks)
     boxPrompted = Signal(float, float, float, float)  # scene XYXY, clamped to the image
+    strokeStarted = Signal(float, float, bool)  # scene x, y, inverted (right button)
+    strokeMoved = Signal(float, float)  # scene x, y while a stroke is in progress
+    strokeEnded = Signal()
+    pointerMoved = Signal(float, float)  # scene x, y (paint mode, with or without a button)
     annotationPicked = Signal(object)  # annotation id, or None for empty space
     zoomChanged = Signal(float)
 
@@ -58,6 +65,7 @@ class CanvasView(QGraphicsView):
         self._space_down = False
         self._space_panned = False
         self._fitted = True
+        self._stroking = False
         self.mode = self.PROMPT_MODE
         self._busy = QLabel(self.viewport())
         self._busy.setStyleSheet(
@@ -83,9 +91,12 @@ class CanvasView(QGraphicsView):
 
     def set_mode(self, mode: str) -> None:
         """PROMPT_MODE: clicks and drags are prompts; POLYGON_MODE: left clicks are the
-        vertices of a hand-drawn polygon (no prompts, no boxes)."""
-        if mode not in (self.PROMPT_MODE, self.POLYGON_MODE):
+        vertices of a hand-drawn polygon; PAINT_MODE: drags are brush strokes (no prompts,
+        no boxes in either)."""
+        if mode not in (self.PROMPT_MODE, self.POLYGON_MODE, self.PAINT_MODE):
             raise ValueError(f"unknown canvas mode {mode!r}")
+        if mode != self.PAINT_MODE:
+            self._stroking = False
         self.mode = mode
 
     # -- zoom --------------------------------------------------------------------------
@@ -166,6 +177,16 @@ class CanvasView(QGraphicsView):
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
             event.accept()
             return
+        if self.mode == self.PAINT_MODE:
+            if button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+                if self.canvas.has_image():
+                    point = self._scene_point(event)
+                    self._stroking = True
+                    self.strokeStarted.emit(
+                        point.x(), point.y(), button == Qt.MouseButton.RightButton
+                    )
+                event.accept()
+            return
         if self._handle_at(event) is not None:
             super().mousePressEvent(event)  # the handle drags or deletes its vertex
             return
@@ -189,6 +210,13 @@ class CanvasView(QGraphicsView):
             self._fitted = False
             event.accept()
             return
+        if self.mode == self.PAINT_MODE:
+            point = self._scene_point(event)
+            self.pointerMoved.emit(point.x(), point.y())
+            if self._stroking:
+                self.strokeMoved.emit(point.x(), point.y())
+            event.accept()
+            return
         if (
             self._press_pos is not None
             and self._press_button == Qt.MouseButton.LeftButton
@@ -210,6 +238,11 @@ class CanvasView(QGraphicsView):
         ):
             self._panning = False
             self.setCursor(Qt.CursorShape.CrossCursor)
+            event.accept()
+            return
+        if self._stroking:
+            self._stroking = False
+            self.strokeEnded.emit()
             event.accept()
             return
         if self._press_pos is None or event.button() != self._press_button:
@@ -240,6 +273,9 @@ class CanvasView(QGraphicsView):
                 self.pointPrompted.emit(start.x(), start.y(), positive)
 
     def mouseDoubleClickEvent(self, event) -> None:
+        if self.mode == self.PAINT_MODE:
+            self.mousePressEvent(event)
+            return
         selected = self.canvas.selected
         if selected is not None and event.button() == Qt.MouseButton.LeftButton:
             item = self.canvas.annotation_item(selected)
