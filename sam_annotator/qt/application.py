@@ -74,7 +74,7 @@ class LabelingApp(QObject):
             self.labeling, self.images, self.annotations,
         )  # fmt: skip
         try:
-            self.labeling.min_part_area = accept_min_part_area(self.project.settings())
+            self.labeling.writer.min_part_area = accept_min_part_area(self.project.settings())
         except SettingsError as error:
             self.show_message(str(error))
         self.engine = EngineController(dirs)
@@ -139,7 +139,7 @@ class LabelingApp(QObject):
         previous_mask.setChecked(lab.session.use_previous_mask)
         previous_mask.toggled.connect(lab.set_use_previous_mask)
         no_overlap = w.actions["segment.no_overlap"]
-        no_overlap.setChecked(lab.no_overlap)
+        no_overlap.setChecked(lab.writer.no_overlap)
         no_overlap.toggled.connect(lab.set_no_overlap)
         w.actions["view.toggle_annotations"].toggled.connect(
             lambda hidden: w.scene.set_annotations_visible(not hidden)

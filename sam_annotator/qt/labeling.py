@@ -13,7 +13,6 @@ document edit otherwise.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,27 +23,22 @@ from PySide6.QtGui import QColor
 
 from sam_annotator.inference.segmenter import EncodedImage, Segmenter
 from sam_annotator.model.commands import (
-    AddAnnotation,
     DeleteAnnotations,
     EditPolygon,
-    MacroCommand,
     SetAnnotationCategory,
-    SetImageStatus,
 )
 from sam_annotator.model.document import Document, DocumentError
 from sam_annotator.model.geometry import (
-    ACCEPT_MIN_PART_AREA,
-    mask_to_polygons,
     segmentation_to_mask,
 )
 from sam_annotator.model.prompt_types import Candidate
 from sam_annotator.model.prompts import DecodeRequest, PromptSession
-from sam_annotator.model.records import ImageStatus
 from sam_annotator.model.undo_stack import UndoStack
 from sam_annotator.qt.canvas.overlay import mask_overlay_rgba
 from sam_annotator.qt.canvas.scene import AnnotationView, CanvasScene
 from sam_annotator.qt.canvas.view import CanvasView
 from sam_annotator.qt.docks.candidates import CandidatePreview, CandidateStrip, candidate_previews
+from sam_annotator.qt.mask_writer import MaskWriter
 from sam_annotator.qt.workers import BackgroundWorker, describe
 
 HIGHLIGHT = QColor(30, 144, 255)
@@ -58,14 +52,6 @@ class DecodeAnswer:
     candidates: list[Candidate]
     overlay: np.ndarray | None  # RGBA of candidates[0] at display size
     previews: list[np.ndarray]  # RGB thumbnails, one per candidate
-
-
-@dataclass(frozen=True)
-class AcceptAnswer:
-    image_id: int
-    polygons: list[list[float]]
-    dropped_parts: int
-    replaces: int | None = None  # the annotation a refinement replaces
 
 
 def downscaled(rgb: np.ndarray, long_side: int = PREVIEW_BASE) -> np.ndarray:
@@ -110,16 +96,16 @@ class LabelingController(QObject):
         self.hidden: set[int] = set()
         self._preview_base: np.ndarray | None = None
         self._accept_pending = False
-        self.min_part_area: float = ACCEPT_MIN_PART_AREA  # pixels; parts below are dropped
-        self.no_overlap = False  # accepted masks keep out of the other annotations
         self._overlay_cache: dict[int, np.ndarray] = {}
-        self._converting = 0  # accepted masks still being converted on the worker
-        self._accept_keys = itertools.count()
+        self._after_answer: list[Callable[[], object]] = []  # keys pressed while waiting
         self.painting: int | None = None  # an annotation under the brush: not drawn
         self._previews: list[np.ndarray] = []
         self.worker = BackgroundWorker("decode", self)
         self.worker.finished.connect(self._on_worker_finished)
         self.worker.failed.connect(self._on_worker_failed)
+        # Accepted masks are converted on the same worker: a decode never overtakes them.
+        self.writer = MaskWriter(document, undo_stack, self.worker, self.current_category, self)
+        self.writer.message.connect(self.message)
         view.pointPrompted.connect(self.add_point)
         view.boxPrompted.connect(self.set_box)
         view.annotationPicked.connect(self.select)
@@ -133,8 +119,7 @@ class LabelingController(QObject):
     # -- image -------------------------------------------------------------------------
     def set_image(self, image_id: int | None, rgb: np.ndarray | None) -> None:
         """Show another image: prompts are forgotten, the selection cleared."""
-        self.session.clear()
-        self._accept_pending = False
+        self._forget_object()
         self.image_id = image_id
         self.selected = None
         self.hidden.clear()
@@ -149,8 +134,7 @@ class LabelingController(QObject):
         """Use another engine. Prompts made before the first engine was loaded are kept
         (answered once the image is encoded); another engine's candidates are dropped."""
         if self.segmenter is not None:
-            self.session.clear()
-            self._accept_pending = False
+            self._forget_object()
         self.segmenter = segmenter
         self._show_session()
 
@@ -160,6 +144,12 @@ class LabelingController(QObject):
             request = self.session.request_again()
             if request is not None:
                 self._submit(request)
+
+    def _forget_object(self) -> None:
+        """Drop the object being prompted, with the keys waiting for its answer."""
+        self.session.clear()
+        self._accept_pending = False
+        self._after_answer = []
 
     # -- prompts -----------------------------------------------------------------------
     def add_point(self, x: float, y: float, positive: bool) -> None:
@@ -175,8 +165,7 @@ class LabelingController(QObject):
     def clear_prompts(self) -> None:
         """Esc: forget the object; with no object, deselect."""
         if self.session.is_active:
-            self.session.clear()
-            self._accept_pending = False
+            self._forget_object()
             self._show_session()
         elif self.selected is not None:
             self.select(None)
@@ -184,17 +173,26 @@ class LabelingController(QObject):
     def set_no_overlap(self, enabled: bool) -> None:
         """With it on, an accepted mask loses the pixels of the image's other annotations,
         so touching objects are not counted twice."""
-        self.no_overlap = enabled
+        self.writer.no_overlap = enabled
 
     def set_use_previous_mask(self, enabled: bool) -> None:
         self.session.use_previous_mask = enabled
 
     def choose(self, index: int) -> None:
-        if self.session.choose(index):
+        """Keys 1-4: show candidate `index`; while an answer is on its way, the key is
+        kept and applied to the new candidates."""
+        if self.session.is_waiting:
+            self._after_answer.append(lambda: self.session.choose(index))
+            self.message.emit(f"Candidate {index + 1} is chosen as soon as the answer arrives")
+        elif self.session.choose(index):
             self._show_session()
 
     def cycle(self, step: int) -> None:
-        if self.session.cycle(step):
+        """Tab / Shift+Tab (kept like ``choose`` while an answer is on its way)."""
+        if self.session.is_waiting:
+            self._after_answer.append(lambda: self.session.cycle(step))
+            self.message.emit("Tab applies to the new candidates as soon as they arrive")
+        elif self.session.cycle(step):
             self._show_session()
 
     def _submit(self, request: DecodeRequest | None) -> None:
@@ -205,6 +203,8 @@ class LabelingController(QObject):
         if encoded is None:
             self.message.emit("Prompt kept: it is answered as soon as the image is encoded.")
             return
+        if self.writer.converting:
+            self.message.emit("Segmenting once the accepted mask is converted…")
         segmenter, image_id, base = self.segmenter, self.image_id, self._preview_base
         size = self.view.display_mask_size()
         color = self.color()
@@ -227,6 +227,10 @@ class LabelingController(QObject):
     def accept(self) -> None:
         """Turn the chosen candidate into an annotation (waits for a pending answer)."""
         if not self.session.is_active or self.segmenter is None or self.image_id is None:
+            if self.writer.converting:
+                self.message.emit(
+                    f"Still converting {self.writer.converting} accepted mask(s) to polygons…"
+                )
             return
         if not self.session.can_accept:
             self._accept_pending = True  # accepted as soon as the answer arrives
@@ -237,10 +241,10 @@ class LabelingController(QObject):
         if encoded is None or candidate is None:
             return
         segmenter, replaces = self.segmenter, self.session.refining
-        self.session.clear()
-        self._accept_pending = False
+        self._forget_object()
         self._show_session()
-        self._convert(self.image_id, lambda: segmenter.render(encoded, candidate, None), replaces)
+        render = lambda: segmenter.render(encoded, candidate, None)  # noqa: E731 (on the worker)
+        self.writer.convert(self.image_id, render, replaces)
 
     def take_candidate_mask(self) -> tuple[np.ndarray, int | None] | None:
         """The chosen candidate at full resolution (HxW bool, image pixels) and the
@@ -253,8 +257,7 @@ class LabelingController(QObject):
             return None
         mask = self.segmenter.render(encoded, self.session.chosen, None)
         replaces = self.session.refining
-        self.session.clear()
-        self._accept_pending = False
+        self._forget_object()
         self._show_session()
         return mask, replaces
 
@@ -262,80 +265,13 @@ class LabelingController(QObject):
         """Add an HxW bool mask of image `image_id` as an annotation of the current
         category, or make it the new shape of annotation `replaces`: one undoable step,
         through the same polygon conversion (and "do not overlap" rule) as a candidate."""
-        self._convert(image_id, lambda: mask, replaces)
-
-    def _convert(
-        self, image_id: int, make_mask: Callable[[], np.ndarray], replaces: int | None
-    ) -> None:
-        """On the worker: the mask, trimmed by the other annotations when "do not
-        overlap" is on, to polygons; the answer is added (or replaces) on arrival."""
-        min_area = self.min_part_area
-        image = self.document.image(image_id)
-        taken = [  # what an accepted mask may not cover ("do not overlap")
-            a.segmentation for a in self.document.annotations(image_id) if a.id != replaces
-        ] if self.no_overlap else []  # fmt: skip
-
-        def job() -> AcceptAnswer:
-            mask = np.array(make_mask(), dtype=bool)
-            for segmentation in taken:
-                mask &= ~segmentation_to_mask(segmentation, image.height, image.width)
-            # Traced exactly when trimmed: a simplified outline could re-cover a pixel.
-            tolerance = {"tolerance": 0.0} if taken else {}
-            conversion = mask_to_polygons(mask, min_area=min_area, **tolerance)
-            dropped = len(conversion.dropped_parts)
-            return AcceptAnswer(image_id, conversion.polygons, dropped, replaces)
-
-        self._converting += 1
-        if self._converting > 1 or self.worker.is_busy():
-            self.message.emit(f"Converting the mask to polygons… ({self._converting} waiting)")
-        self.worker.submit(("accept", next(self._accept_keys)), job)
-
-    def _add_annotation(self, answer: AcceptAnswer) -> None:
-        if not answer.polygons:
-            self.message.emit("Nothing to accept: the mask is empty.")
-            return
-        if answer.replaces is not None:
-            self._replace_annotation(answer)
-            return
-        extra = f" ({answer.dropped_parts} tiny parts dropped)" if answer.dropped_parts else ""
-        self._insert(answer.image_id, answer.polygons, extra)
+        self.writer.convert(image_id, lambda: mask, replaces)
 
     def add_polygons(self, polygons: list[list[float]]) -> bool:
         """Add polygons drawn by hand (image pixels) as an annotation of the current
         category on the current image, in one undoable step; False (with the reason in a
         message) when they cannot be."""
-        if self.image_id is None:
-            return False
-        return self._insert(self.image_id, polygons, "")
-
-    def _insert(self, image_id: int, polygons: list[list[float]], extra: str) -> bool:
-        try:
-            category_id = self.current_category()
-            annotation = self.document.make_annotation(image_id, category_id, polygons)
-        except DocumentError as error:
-            self.message.emit(f"Not accepted: {error}")
-            return False
-        commands = [AddAnnotation(annotation)]
-        if self.document.image(image_id).status is ImageStatus.NOT_STARTED:
-            commands.append(SetImageStatus(image_id, ImageStatus.IN_PROGRESS))
-        self.undo_stack.push(MacroCommand("Add annotation", commands))
-        name = self.document.category(category_id).name
-        self.message.emit(f"Added {name} #{annotation.id}{extra}")
-        return True
-
-    def _replace_annotation(self, answer: AcceptAnswer) -> None:
-        """A refined mask replaces its annotation's geometry: one undoable step."""
-        annotation_id = answer.replaces
-        if not self.document.has_annotation(annotation_id):
-            self.message.emit(f"Not refined: #{annotation_id} was deleted meanwhile")
-            return
-        try:
-            self.undo_stack.push(EditPolygon(annotation_id, answer.polygons))
-        except DocumentError as error:
-            self.message.emit(f"Not refined: {error}")
-            return
-        extra = f" ({answer.dropped_parts} tiny parts dropped)" if answer.dropped_parts else ""
-        self.message.emit(f"Refined #{annotation_id}{extra}")
+        return self.image_id is not None and self.writer.add(self.image_id, polygons, "")
 
     def refine_selected(self) -> None:
         """Prompt the model again on the selected annotation: its mask becomes the mask
@@ -356,8 +292,8 @@ class LabelingController(QObject):
         if self.segmenter.mask_input_supported:
             mask = segmentation_to_mask(annotation.segmentation, image.height, image.width)
             mask_input = self.segmenter.mask_input_from_mask(encoded, mask)
+        self._forget_object()
         self.session.refine(annotation_id, mask_input)
-        self._accept_pending = False
         self._show_session()
         how = "" if mask_input is not None else f" ({self.segmenter.name} takes no mask prompt)"
         self.message.emit(
@@ -412,28 +348,20 @@ class LabelingController(QObject):
 
     # -- display -----------------------------------------------------------------------
     def _on_worker_failed(self, key, error: BaseException) -> None:
-        if isinstance(key, tuple) and key[0] == "accept":
-            self._converting -= 1
-            self.message.emit(f"Not accepted: {describe(error)}")
-        else:
+        if not MaskWriter.owns(key):
             self.message.emit(f"Segmentation failed: {describe(error)}")
 
-    @property
-    def converting(self) -> int:
-        """Accepted masks still being converted to polygons (queued or running)."""
-        return self._converting
-
     def _on_worker_finished(self, key, result) -> None:
-        if isinstance(result, AcceptAnswer):
-            self._converting -= 1
-            self._add_annotation(result)
-        elif (
+        if (
             isinstance(result, DecodeAnswer)
             and result.image_id == self.image_id
             and self.session.receive(result.generation, result.candidates)
         ):
             self._overlay_cache = {0: result.overlay} if result.overlay is not None else {}
             self._previews = result.previews
+            keys, self._after_answer = self._after_answer, []
+            for key in keys:
+                key()
             self._show_session(new_answer=True)
             if self._accept_pending:
                 self.accept()

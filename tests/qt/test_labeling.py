@@ -227,3 +227,57 @@ def test_do_not_overlap_keeps_a_new_mask_out_of_accepted_annotations(qtbot, setu
     lens = 2 * 20**2 * np.arccos(0.5) - 10 * np.sqrt(4 * 20**2 - 20**2)  # ~491 px overlap
     assert shared == 0  # the new mask lost the shared pixels (its outline traced exactly)
     assert trimmed.area == pytest.approx(overlapping.area - lens, rel=0.05)
+
+
+class _SlowAccepts(FakeSegmenter):
+    """Full-resolution renders (the accept path) wait for `gate`."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__()
+        self.gate = gate
+
+    def render(self, encoded, candidate, size=None):
+        if size is None:
+            self.gate.wait(10)
+        return super().render(encoded, candidate, size)
+
+
+def test_keys_pressed_while_work_is_queued_are_kept_and_said(qtbot, setup):
+    controller, document, _, _, encodings, image, rgb = setup
+    gate = threading.Event()
+    segmenter = _SlowAccepts(gate)
+    controller.set_segmenter(segmenter)
+    encodings[image.id] = segmenter.encode(rgb)
+    messages: list[str] = []
+    controller.message.connect(messages.append)
+    controller.add_point(50, 50, True)
+    _wait_answer(qtbot, controller)
+    controller.accept()  # its conversion now waits on the gate
+    assert controller.writer.converting == 1
+    controller.accept()  # nothing left to accept: said, not silently dropped
+    assert "Still converting 1" in messages[-1]
+    controller.add_point(150, 100, True)  # queued behind the conversion
+    assert "once the accepted mask is converted" in messages[-1]
+    controller.choose(2)  # pressed before the new candidates exist
+    assert "Candidate 3 is chosen as soon as the answer arrives" in messages[-1]
+    assert document.annotations(image.id) == ()
+    gate.set()
+    qtbot.waitUntil(lambda: controller.session.can_accept and not controller.writer.converting)
+    assert len(document.annotations(image.id)) == 1
+    assert controller.session.chosen_index == 2  # the key was applied to the new answer
+    assert controller.session.chosen.payload[:2] == (150, 100)
+
+
+def test_tab_while_waiting_applies_to_the_new_candidates(qtbot, setup):
+    controller, *_ = setup
+    _encode(setup)
+    controller.add_point(50, 50, True)
+    _wait_answer(qtbot, controller)
+    gate = threading.Event()
+    controller.worker.submit("block", lambda: gate.wait(10))  # the decode waits behind it
+    controller.add_point(60, 60, True)
+    controller.cycle(1)
+    assert controller.session.chosen_index == 0  # not applied to the old candidates
+    gate.set()
+    _wait_answer(qtbot, controller)
+    assert controller.session.chosen_index == 1

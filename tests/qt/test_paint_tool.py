@@ -70,7 +70,7 @@ def mask_of(app, annotation) -> np.ndarray:
 
 
 def wait_annotations(qtbot, app, count: int) -> None:
-    done = lambda: len(app.document.annotations()) == count and not app.labeling.converting  # noqa: E731
+    done = lambda: len(app.document.annotations()) == count and not app.labeling.writer.converting  # noqa: E731
     qtbot.waitUntil(done)
 
 
@@ -137,7 +137,7 @@ def test_the_eraser_cuts_an_annotation_keeping_parts_and_holes(qtbot, app):
     radius = app.paint_tool.radius
     expected = original & ~capsule(cut, radius) & ~capsule(dab * 2, radius)
     key(qtbot, app, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not lab.converting)
+    qtbot.waitUntil(lambda: not lab.writer.converting)
     edited = document.annotation(annotation.id)
     assert len(document.annotations()) == 1  # the same annotation, a new shape
     assert len(edited.polygons) == 2
