@@ -25,6 +25,12 @@ How a decode works (in a downscaled working frame, never at full resolution):
    - clicks only: one pass from probable background everywhere, sure background along
      the border and probable foreground in a disc of the run's radius around each
      positive click, with the clicks painted in.
+   - mask prompt (an annotation being refined, see ``mask_input_from_mask``), without
+     a box: the region is the mask's bounds grown by ``BOX_MARGIN``; one pass starts from
+     the mask as probable foreground, the rest as probable background and the region's
+     edge as sure background, with the clicks painted in. With a box, the mask sets the
+     probable labels inside the box. The parts kept are those with a positive click or
+     overlapping the mask, so a negative click alone cuts a part away.
    A click is painted as a sure-label disc plus its colour-similar neighbourhood: the
    pixels within ``WAND_RADIUS`` reachable from the click through colours within
    ``WAND_TOLERANCE`` of the clicked colour (a "magic wand"). So a negative click on a
@@ -60,12 +66,12 @@ Determinism: OpenCV's RNG (GrabCut's k-means initialisation) is seeded with
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from sam_annotator.inference.grabcut_region import GrabCutRegion
 from sam_annotator.inference.segmenter import (
     EncodedImage,
     ProposalSettings,
@@ -77,8 +83,6 @@ from sam_annotator.model.prompt_types import Candidate, PromptSet
 from sam_annotator.model.proposals import Proposal
 
 WORK_LONG_SIDE = 640
-PIXEL_BUDGET = 40_000
-ITERATIONS = 1
 #: (RNG seed, object radius for clicks only) of each GrabCut run.
 RUNS = ((1, 0.07), (2, 0.22))
 #: With a box, more seeds are tried while the best score stays below RETRY_BELOW.
@@ -87,16 +91,20 @@ RETRY_BELOW = 0.3
 MAX_CANDIDATES = 3
 DUPLICATE_IOU = 0.95
 MIN_FILL = 0.3
-#: Margin around a box, as a fraction of its longer side (at least MIN_MARGIN px).
-BOX_MARGIN = 0.3
-MIN_MARGIN = 8
-#: Sure-label disc radius at a click, as a fraction of the region's longer side.
-CLICK_RADIUS = 0.012
-#: Colour-similar neighbourhood of a click: radius (same unit) and per-channel tolerance.
-WAND_RADIUS = 0.15
-WAND_TOLERANCE = 20
+
+#: Side of GrabCut's square mask prompt (the whole image, squashed): the working frame's.
+MASK_PROMPT_SIDE = WORK_LONG_SIDE
 
 _MODEL_ID = f"grabcut-v1-{WORK_LONG_SIDE}"
+
+
+def _check_mask_prompt(mask_input: np.ndarray | None) -> None:
+    side = MASK_PROMPT_SIDE
+    if mask_input is not None and mask_input.shape != (1, side, side):
+        raise ValueError(
+            f"GrabCut's mask prompt is 1x{side}x{side} (mask_input_from_mask makes one), "
+            f"got {'x'.join(map(str, mask_input.shape))}"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,7 +145,7 @@ class GrabCutSegmenter:
 
     name = "GrabCut (classical, no model)"
     model_id = _MODEL_ID
-    mask_input_supported = False
+    mask_input_supported = True
     score_name = "score"  # a heuristic quality estimate, not a predicted IoU
 
     def encode(self, image: np.ndarray) -> GrabCutEncoding:
@@ -167,7 +175,8 @@ class GrabCutSegmenter:
         enc = self._check_encoding(encoded)
         if not prompts.defines_object:
             return []
-        region = _Region.choose(enc, prompts)
+        _check_mask_prompt(prompts.mask_input)
+        region = GrabCutRegion.choose(enc.image, enc.scale, prompts)
         scored: list[tuple[float, str, np.ndarray]] = []
 
         def run(seed: int, object_radius: float) -> None:
@@ -227,7 +236,21 @@ class GrabCutSegmenter:
         return warped > 0.5
 
     def mask_input_from_mask(self, encoded: EncodedImage, mask: np.ndarray) -> np.ndarray:
-        raise UnsupportedOperationError("GrabCut takes no mask prompt")
+        """An HxW mask of the image -> GrabCut's 1xSxS mask prompt (S = MASK_PROMPT_SIDE):
+        the whole image squashed to SxS, +10 inside the mask and -10 outside (fractions
+        in between along its edge), the form of SAM's logits."""
+        enc = self._check_encoding(encoded)
+        mask = np.asarray(mask)
+        if mask.shape != enc.original_size:
+            raise ValueError(
+                f"the mask is {mask.shape[0]}x{mask.shape[1]}, the image "
+                f"{enc.original_size[0]}x{enc.original_size[1]}"
+            )
+        side = MASK_PROMPT_SIDE
+        fraction = cv2.resize(
+            mask.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA
+        )
+        return ((fraction - 0.5) * 20.0)[None].astype(np.float32)
 
     def propose_all(
         self,
@@ -249,135 +272,16 @@ class GrabCutSegmenter:
         return encoded
 
 
-@dataclass(frozen=True)
-class _Region:
-    """The part of the working image GrabCut runs on, and the mapping to it."""
-
-    image: np.ndarray  # hxwx3 uint8, C-contiguous, private and writable
-    roi: tuple[float, float, float, float]  # the region, XYXY in original-image pixels
-    to_region: tuple[float, float, float, float]  # (ax, bx, ay, by): region = a * orig + b
-    box: tuple[int, int, int, int] | None  # prompt box in region pixels, XYXY, end exclusive
-
-    @staticmethod
-    def choose(enc: GrabCutEncoding, prompts: PromptSet) -> _Region:
-        work = enc.image
-        wh, ww = work.shape[:2]
-        sy, sx = enc.scale
-        rx0, ry0, rx1, ry1 = 0, 0, ww, wh
-        if prompts.box is not None:
-            bx0, by0, bx1, by1 = prompts.box
-            xs = [bx0 * sx, bx1 * sx] + [x * sx for x, _ in prompts.points]
-            ys = [by0 * sy, by1 * sy] + [y * sy for _, y in prompts.points]
-            margin = max(MIN_MARGIN, BOX_MARGIN * max((bx1 - bx0) * sx, (by1 - by0) * sy))
-            x0 = max(0, math.floor(min(xs) - margin))
-            y0 = max(0, math.floor(min(ys) - margin))
-            x1 = min(ww, math.ceil(max(xs) + margin))
-            y1 = min(wh, math.ceil(max(ys) + margin))
-            if x1 - x0 >= 2 and y1 - y0 >= 2:  # else the box lies outside the image
-                rx0, ry0, rx1, ry1 = x0, y0, x1, y1
-        crop = work[ry0:ry1, rx0:rx1]
-        factor = min(1.0, math.sqrt(PIXEL_BUDGET / crop.shape[0] / crop.shape[1]))
-        if factor < 1.0:
-            size = (max(2, round(crop.shape[1] * factor)), max(2, round(crop.shape[0] * factor)))
-            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-        crop = np.array(crop, order="C")  # a private, writable copy (floodFill needs one)
-        fy = crop.shape[0] / (ry1 - ry0)
-        fx = crop.shape[1] / (rx1 - rx0)
-        to_region = (sx * fx, -rx0 * fx, sy * fy, -ry0 * fy)
-        roi = (rx0 / sx, ry0 / sy, rx1 / sx, ry1 / sy)
-        box = None
-        if prompts.box is not None:
-            ax, bx, ay, by = to_region
-            bx0, by0, bx1, by1 = prompts.box
-            h, w = crop.shape[:2]
-            x0 = int(np.clip(round(ax * bx0 + bx), 0, w - 1))
-            y0 = int(np.clip(round(ay * by0 + by), 0, h - 1))
-            x1 = int(np.clip(round(ax * bx1 + bx), x0 + 1, w))
-            y1 = int(np.clip(round(ay * by1 + by), y0 + 1, h))
-            box = (x0, y0, x1, y1)
-        return _Region(crop, roi, to_region, box)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.image.shape[:2]
-
-    def clicks(self, prompts: PromptSet) -> list[tuple[int, int, int]]:
-        """Clicks as (column, row, label) in region pixels, clipped into the region."""
-        ax, bx, ay, by = self.to_region
-        h, w = self.shape
-        return [
-            (
-                int(np.clip(math.floor(ax * x + bx), 0, w - 1)),
-                int(np.clip(math.floor(ay * y + by), 0, h - 1)),
-                label,
-            )
-            for (x, y), label in zip(prompts.points, prompts.labels, strict=True)
-        ]
-
-    def grabcut(self, prompts: PromptSet, seed: int, object_radius: float) -> np.ndarray | None:
-        """GrabCut's final hxw uint8 label mask for one run, or None if it cannot run."""
-        h, w = self.shape
-        side = max(h, w)
-        if self.box is not None:
-            labels = np.full((h, w), cv2.GC_BGD, np.uint8)
-            x0, y0, x1, y1 = self.box
-            labels[y0:y1, x0:x1] = cv2.GC_PR_FGD
-            if not np.any(labels == cv2.GC_BGD):  # the box covers the whole image
-                labels[[0, -1], :] = labels[:, [0, -1]] = cv2.GC_BGD
-            if prompts.points:
-                labels = self._run(labels, seed)
-                if labels is None:
-                    return None
-        else:
-            labels = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
-            border = max(1, round(0.005 * side))
-            labels[:border] = labels[-border:] = cv2.GC_BGD
-            labels[:, :border] = labels[:, -border:] = cv2.GC_BGD
-            radius = max(2, round(object_radius * side))
-            for cx, cy, label in self.clicks(prompts):
-                if label == 1:
-                    cv2.circle(labels, (cx, cy), radius, cv2.GC_PR_FGD, -1)
-        self._paint_clicks(labels, prompts)
-        return self._run(labels, seed)
-
-    def _paint_clicks(self, labels: np.ndarray, prompts: PromptSet) -> None:
-        """Paint each click's sure-label disc and colour-similar neighbourhood."""
-        h, w = self.shape
-        side = max(h, w)
-        disc = max(2, round(CLICK_RADIUS * side))
-        tolerance = (WAND_TOLERANCE,) * 3
-        flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (2 << 8)
-        for cx, cy, label in self.clicks(prompts):
-            value = cv2.GC_FGD if label == 1 else cv2.GC_BGD
-            # floodFill fills only where its (h+2)x(w+2) mask is 0: open a disc at the click.
-            reach = np.ones((h + 2, w + 2), np.uint8)
-            cv2.circle(reach, (cx + 1, cy + 1), round(WAND_RADIUS * side), 0, -1)
-            cv2.floodFill(self.image, reach, (cx, cy), 0, tolerance, tolerance, flags)
-            labels[reach[1:-1, 1:-1] == 2] = value
-            cv2.circle(labels, (cx, cy), disc, value, -1)
-
-    def _run(self, labels: np.ndarray, seed: int) -> np.ndarray | None:
-        """One seeded GrabCut pass from ``labels``; None if a colour model has no pixels."""
-        if not (np.any(labels % 2 == 1) and np.any(labels % 2 == 0)):
-            return None  # GC_FGD = 1 and GC_PR_FGD = 3 are odd, the background labels even
-        labels = labels.copy()
-        cv2.setRNGSeed(seed)
-        bgd_model = np.zeros((1, 65), np.float64)
-        fgd_model = np.zeros((1, 65), np.float64)
-        cv2.grabCut(
-            self.image, labels, None, bgd_model, fgd_model, ITERATIONS, cv2.GC_INIT_WITH_MASK
-        )
-        return labels
-
-
 def _variants(
-    foreground: np.ndarray, region: _Region, prompts: PromptSet
+    foreground: np.ndarray, region: GrabCutRegion, prompts: PromptSet
 ) -> list[tuple[str, np.ndarray]]:
     """(description, mask) of the object, all-foreground and smoothed variants."""
     if not foreground.any():
         return []
     count, components = cv2.connectedComponents(foreground.astype(np.uint8), connectivity=8)
     keep = {int(components[cy, cx]) for cx, cy, label in region.clicks(prompts) if label == 1}
+    if region.prior is not None:  # refining: the parts that overlap the mask prompt too
+        keep |= {int(c) for c in np.unique(components[region.prior])}
     keep.discard(0)
     if not keep and not prompts.positive_points:
         sizes = np.bincount(components.ravel(), minlength=count)
@@ -418,7 +322,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return np.count_nonzero(a & b) / union if union else 1.0
 
 
-def _score(region: _Region, mask: np.ndarray, prompts: PromptSet) -> float:
+def _score(region: GrabCutRegion, mask: np.ndarray, prompts: PromptSet) -> float:
     """The quality estimate described in the module docstring, in [0, 1]."""
     clicks = region.clicks(prompts)
     agree = sum(1 for cx, cy, label in clicks if bool(mask[cy, cx]) == (label == 1))
@@ -440,7 +344,7 @@ def _box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
     return inter / union if union else 0.0
 
 
-def _separation(region: _Region, mask: np.ndarray) -> float:
+def _separation(region: GrabCutRegion, mask: np.ndarray) -> float:
     """1 - Bhattacharyya coefficient of 8x8x8-bin colour histograms: mask vs. a ring."""
     h, w = mask.shape
     width = max(2, round(0.03 * max(h, w)))

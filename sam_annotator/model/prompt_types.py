@@ -158,11 +158,16 @@ class PromptSet:
 
     @property
     def defines_object(self) -> bool:
-        """True when there is a box or at least one positive click.
+        """True when there is a box, a positive click, or a mask prompt with any click.
 
         Negative clicks alone say only what the object is not; engines answer them with [].
+        With a mask prompt (an annotation being refined) they remove parts of that mask.
         """
-        return self.box is not None or 1 in self.labels
+        return (
+            self.box is not None
+            or 1 in self.labels
+            or (self.mask_input is not None and bool(self.points))
+        )
 
     def point_coords(self) -> np.ndarray | None:
         """Nx2 float32 (x, y) array in original-image pixels, or None without clicks."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
@@ -68,7 +69,7 @@ def test_it_is_a_segmenter(segmenter: GrabCutSegmenter, dog: GrabCutEncoding) ->
     assert isinstance(segmenter, Segmenter)
     assert isinstance(dog, EncodedImage)
     assert segmenter.name == "GrabCut (classical, no model)"
-    assert not segmenter.mask_input_supported
+    assert segmenter.mask_input_supported
     assert dog.original_size == (534, 800)
     assert dog.model_id == segmenter.model_id
     assert max(dog.image.shape[:2]) == 640  # the downscaled working copy
@@ -291,12 +292,67 @@ def test_grabcut_says_what_it_cannot_do(segmenter: GrabCutSegmenter, dog: GrabCu
     image = np.zeros((*dog.original_size, 3), np.uint8)
     with pytest.raises(UnsupportedOperationError, match="needs a SAM model"):
         segmenter.propose_all(dog, image)
-    with pytest.raises(UnsupportedOperationError, match="no mask prompt"):
-        segmenter.mask_input_from_mask(dog, np.zeros(dog.original_size, bool))
 
 
-def test_grabcut_ignores_a_mask_prompt(segmenter: GrabCutSegmenter, dog: GrabCutEncoding):
-    prompts = PromptSet(box=DOG_BOX)
-    with_mask = prompts.with_mask_input(np.ones((1, 256, 256), np.float32))
-    plain, masked = segmenter.decode(dog, prompts), segmenter.decode(dog, with_mask)
-    assert [c.score for c in plain] == [c.score for c in masked]
+def test_a_mask_prompt_is_the_initial_labels_a_negative_click_cuts_from(
+    segmenter: GrabCutSegmenter, dog: GrabCutEncoding
+) -> None:
+    """Refining an annotation: its mask is GrabCut's starting guess, so a negative click
+    alone (no box) removes the dog's face and keeps the rest of the annotation."""
+    size = dog.original_size
+    annotation = best_mask(segmenter, dog, PromptSet(box=DOG_BOX))
+    prompt = segmenter.mask_input_from_mask(dog, annotation)
+    assert prompt.shape == (1, grabcut.MASK_PROMPT_SIDE, grabcut.MASK_PROMPT_SIDE)
+    refine = PromptSet(points=(DOG_HEAD,), labels=(0,)).with_mask_input(prompt)
+    after = best_mask(segmenter, dog, refine)
+    near, far = disc(size, DOG_HEAD, 30), ~disc(size, DOG_HEAD, 80)
+    assert annotation[near].mean() > 0.9 and after[near].mean() < 0.4
+    assert iou(annotation & far, after & far) > 0.95
+    # A positive click on another part adds it and keeps the annotation's own parts.
+    corner = (700.5, 60.5)
+    added = best_mask(
+        segmenter, dog, PromptSet(points=(corner,), labels=(1,)).with_mask_input(prompt)
+    )
+    assert added[60, 700] and iou(annotation & ~added, annotation) < 0.1
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_refining_sloppy_annotations_gets_closer_to_coco_ground_truth(
+    segmenter: GrabCutSegmenter, real_data: Path
+) -> None:
+    """Each COCO object's mask grown by 15 px (a sloppy annotation) as the mask prompt,
+    plus one click inside: on average the result is much closer to the truth."""
+    root = real_data / "coco"
+    data = json.loads((root / "instances_val2017_subset.json").read_text())
+    images = {image["id"]: image for image in data["images"]}
+    annotations = {a["id"]: a for a in data["annotations"]}
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (31, 31))
+    sloppy_ious, refined_ious = [], []
+    for ann_id in COCO_OBJECTS:
+        ann = annotations[ann_id]
+        info = images[ann["image_id"]]
+        height, width = info["height"], info["width"]
+        rles = mask_utils.frPyObjects(ann["segmentation"], height, width)
+        truth = mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+        sloppy = cv2.dilate(truth.astype(np.uint8), kernel).astype(bool)
+        core = cv2.erode(truth.astype(np.uint8), kernel)
+        ys, xs = np.nonzero(core if core.any() else truth)
+        click = (xs[len(xs) // 2] + 0.5, ys[len(xs) // 2] + 0.5)
+        enc = segmenter.encode(load_rgb(root / "images" / info["file_name"]))
+        prompts = PromptSet(points=(click,), labels=(1,))
+        refined = best_mask(
+            segmenter, enc, prompts.with_mask_input(segmenter.mask_input_from_mask(enc, sloppy))
+        )
+        sloppy_ious.append(iou(sloppy, truth))
+        refined_ious.append(iou(refined, truth))
+    assert np.mean(refined_ious) > np.mean(sloppy_ious) + 0.08, (sloppy_ious, refined_ious)
+
+
+def test_mask_prompts_of_the_wrong_size_are_refused(
+    segmenter: GrabCutSegmenter, dog: GrabCutEncoding
+) -> None:
+    with pytest.raises(ValueError, match="the mask is 533x800"):
+        segmenter.mask_input_from_mask(dog, np.zeros((533, 800), bool))
+    sam_sized = PromptSet(box=DOG_BOX).with_mask_input(np.ones((1, 256, 256), np.float32))
+    with pytest.raises(ValueError, match="1x640x640"):
+        segmenter.decode(dog, sam_sized)

@@ -224,6 +224,9 @@ def test_an_annotation_mask_becomes_a_mask_prompt_for_refinement(segmenter, enco
     assert len(candidates) == 4
     by_index = {c.index: c.low_res_logits for c in plain}
     assert all(not np.allclose(c.low_res_logits, by_index[c.index]) for c in candidates)
+    # A first negative click removes a part of the refined mask (it defines an object).
+    remove = PromptSet(points=((250.5, 150.5),), labels=(0,)).with_mask_input(prompt)
+    assert len(segmenter.decode(encoded, remove, with_single=True)) == 4
     with pytest.raises(ValueError, match="the mask is"):
         segmenter.mask_input_from_mask(encoded, mask[:-1])
     with pytest.raises(ValueError, match="1x256x256"):

@@ -127,6 +127,10 @@ def test_negative_clicks_alone_do_not_define_an_object() -> None:
     prompts = PromptSet(points=((1, 1),), labels=(0,))
     assert not prompts.is_empty
     assert not prompts.defines_object
+    # ... unless they refine a mask (an annotation being refined: remove a part of it)
+    refining = prompts.with_mask_input(np.ones((1, 256, 256), np.float32))
+    assert refining.defines_object
+    assert not PromptSet().with_mask_input(np.ones((1, 256, 256), np.float32)).defines_object
 
 
 def test_equality_compares_mask_input_by_value() -> None:
