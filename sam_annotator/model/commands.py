@@ -90,6 +90,28 @@ class SetAnnotationCategory(Command):
         document.replace_annotations(self._old)
 
 
+class SetReviewed(Command):
+    """Mark annotations reviewed (or not reviewed)."""
+
+    def __init__(self, annotation_ids: Iterable[int], reviewed: bool = True) -> None:
+        self.annotation_ids = tuple(dict.fromkeys(annotation_ids))
+        self.reviewed = reviewed
+        count = _plural(len(self.annotation_ids), "annotation")
+        self.text = f"Mark {count} {'reviewed' if reviewed else 'not reviewed'}"
+        self._old: tuple[Annotation, ...] = ()
+
+    def redo(self, document: Document) -> None:
+        self._old = tuple(_require(document, i) for i in self.annotation_ids)
+        try:
+            changed = [a.with_reviewed(self.reviewed) for a in self._old]
+        except ValueError as error:
+            raise DocumentError(str(error)) from None
+        document.replace_annotations(changed)
+
+    def undo(self, document: Document) -> None:
+        document.replace_annotations(self._old)
+
+
 class EditPolygon(Command):
     """Replace an annotation's segmentation (polygons, or an Rle); area/bbox recomputed.
 

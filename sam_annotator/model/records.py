@@ -15,7 +15,7 @@ import enum
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -56,6 +56,10 @@ def normalize_color(color: str) -> str:
     if not isinstance(value, str) or not _COLOR.match(value):
         raise ValueError(f"a colour must be '#rrggbb', got {color!r}")
     return value
+
+
+ATTRIBUTES = "attributes"  # an annotation's per-object attributes (COCO extra field)
+REVIEWED = "reviewed"  # the attribute a review pass sets
 
 
 def _frozen_extra(extra: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -239,6 +243,32 @@ class Annotation:
     @property
     def is_polygon(self) -> bool:
         return not isinstance(self.segmentation, Rle)
+
+    @property
+    def reviewed(self) -> bool:
+        """Whether a reviewer accepted it: ``extra["attributes"]["reviewed"]`` is true.
+
+        Kept where CVAT and other COCO tools keep per-object attributes, so the flag
+        travels with the annotation through the project file, COCO and labelme."""
+        attributes = self.extra.get(ATTRIBUTES)
+        return isinstance(attributes, Mapping) and attributes.get(REVIEWED) is True
+
+    def with_reviewed(self, reviewed: bool) -> Annotation:
+        """A copy with the reviewed flag set or cleared (other attributes kept).
+        ValueError when ``attributes`` holds something other than an object."""
+        attributes = self.extra.get(ATTRIBUTES, {})
+        if not isinstance(attributes, Mapping):
+            raise ValueError(
+                f"annotation {self.id}: its 'attributes' field is not an object, so it "
+                "cannot hold the reviewed flag"
+            )
+        updated = {k: v for k, v in attributes.items() if k != REVIEWED}
+        if reviewed:
+            updated[REVIEWED] = True
+        extra = {k: v for k, v in self.extra.items() if k != ATTRIBUTES}
+        if updated:
+            extra[ATTRIBUTES] = updated
+        return replace(self, extra=extra)
 
     @property
     def polygons(self) -> list[list[float]]:

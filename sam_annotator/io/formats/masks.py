@@ -11,7 +11,7 @@ Two layouts (option `layout`):
 
 Both write ``instances.json``: the categories (id, name) and, per image, its path in the
 project, its size, its mask file(s) and its instances (index, annotation id, category id
-and name, iscrowd). Images are not copied. Category names in file names keep letters,
+and name, iscrowd, reviewed). Images are not copied. Category names in file names keep letters,
 digits, '-' and '_' (others become '_'), so no name leads outside the folder.
 """
 
@@ -86,7 +86,8 @@ def write(
             instance = {"index": index, "annotation_id": annotation.id,
                         "category_id": annotation.category_id,
                         "category": names[annotation.category_id],
-                        "iscrowd": annotation.iscrowd}  # fmt: skip
+                        "iscrowd": annotation.iscrowd,
+                        "reviewed": annotation.reviewed}  # fmt: skip
             if layout == "instances":
                 path = root / stem / f"{index:03d}_{safe_name(names[annotation.category_id])}.png"
                 path.parent.mkdir(exist_ok=True)
