@@ -35,6 +35,7 @@ from sam_annotator.qt.paint_tool import PaintTool
 from sam_annotator.qt.polygon_tool import PolygonTool
 from sam_annotator.qt.project_controller import ProjectController
 from sam_annotator.qt.proposals import ProposalsController
+from sam_annotator.qt.review import ReviewPass
 
 DEFAULT_CACHE_GB = 4  # about 1000 SAM embeddings
 
@@ -81,6 +82,9 @@ class LabelingApp(QObject):
         self.proposals = ProposalsController(self.window, self.document, self.undo_stack)
         self.polygon_tool = PolygonTool(w.view, w.scene, self.labeling.add_polygons, self)
         self.paint_tool = PaintTool(w.view, w.scene, self.labeling, self)
+        self.review = ReviewPass(
+            self.document, self.undo_stack, self.labeling, self.navigator, w.view, self
+        )
         self._connect()
 
     # -- wiring --------------------------------------------------------------------------
@@ -88,7 +92,7 @@ class LabelingApp(QObject):
         w, lab, nav, proj = self.window, self.labeling, self.navigator, self.project
         sources = (
             lab, nav, proj, self.engine, self.categories, self.proposals, self.polygon_tool,
-            self.paint_tool,
+            self.paint_tool, self.review,
         )  # fmt: skip
         for source in sources:
             source.message.connect(self.show_message)
@@ -115,7 +119,8 @@ class LabelingApp(QObject):
             "segment.next_candidate": lambda: self.next_candidate(1),
             "segment.previous_candidate": lambda: self.next_candidate(-1),
             "segment.everything": self.segment_everything,
-            "segment.reject_proposal": self.proposals.reject,
+            "segment.reject_proposal": self.reject,
+            "review.start": self.review.start,
             "segment.accept_all_proposals": self.accept_all_proposals,
             "label.choose": self.choose_category,
             "label.new_category": self.categories.add,
@@ -207,6 +212,14 @@ class LabelingApp(QObject):
         """Proposals are under review and no object is being prompted."""
         return self.proposals.review is not None and not self.labeling.session.is_active
 
+    def _reviewing_annotations(self) -> bool:
+        """A review pass runs and no object is being prompted or painted."""
+        return (
+            self.review.active
+            and not self.labeling.session.is_active
+            and not self.paint_tool.active
+        )
+
     def undo(self) -> None:
         """Ctrl+Z: the last polygon vertex or brush stroke while drawing or painting, else
         the labeling undo."""
@@ -234,12 +247,22 @@ class LabelingApp(QObject):
             self.paint_tool.finish()
         elif self._reviewing():
             self._with_category(self.proposals.accept)
+        elif self._reviewing_annotations():
+            self.review.accept()
         else:
             self.labeling.accept()
+
+    def reject(self) -> None:
+        if self.proposals.active:
+            self.proposals.reject()
+        elif self._reviewing_annotations():
+            self.review.reject()
 
     def next_candidate(self, step: int) -> None:
         if self._reviewing():
             self.proposals.step(step)
+        elif self._reviewing_annotations():
+            self.review.skip(step)
         else:
             self.labeling.cycle(step)
 
@@ -253,6 +276,8 @@ class LabelingApp(QObject):
         elif self.proposals.active:
             self.proposals.cancel()
             self.proposals.end_review()
+        elif self.review.active:
+            self.review.stop()
         else:
             self.labeling.clear_prompts()
 

@@ -1,14 +1,17 @@
 """The images dock: every image with its labeling status, annotation count, encoding state.
 
 Status: not started / in progress / done (from the document), or the reason an image
-cannot be read. The encoding column says whether SAM's embedding is ready, queued or
-being computed. Activating a row opens that image.
+cannot be read. The annotation column counts annotations (its tooltip: those not
+reviewed yet). The encoding column says whether SAM's embedding is ready, queued or being
+computed. Activating a row opens that image. The list filters by name and by status
+(including "has unreviewed annotations").
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QHeaderView,
     QLineEdit,
     QTreeWidget,
@@ -19,6 +22,17 @@ from PySide6.QtWidgets import (
 
 from sam_annotator.model.document import Document
 from sam_annotator.model.records import ImageStatus
+
+#: The status filter's choices: text -> test of (image status, unreviewed count).
+SHOW_ALL = "All images"
+STATUS_FILTERS = {
+    SHOW_ALL: lambda status, unreviewed: True,
+    "To do": lambda status, unreviewed: status is ImageStatus.NOT_STARTED,
+    "Started": lambda status, unreviewed: status is ImageStatus.IN_PROGRESS,
+    "Done": lambda status, unreviewed: status is ImageStatus.DONE,
+    "Not done": lambda status, unreviewed: status is not ImageStatus.DONE,
+    "Has unreviewed annotations": lambda status, unreviewed: unreviewed > 0,
+}
 
 STATUS_TEXT = {
     ImageStatus.NOT_STARTED: "○ to do",
@@ -40,6 +54,11 @@ class ImagesDock(QWidget):
         self.filter.setPlaceholderText("Filter by name…")
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self._apply_filter)
+        self.status_filter = QComboBox(self)
+        self.status_filter.addItems(list(STATUS_FILTERS))
+        self.status_filter.setToolTip("Show only the images with this status")
+        self.status_filter.currentTextChanged.connect(self._apply_filter)
+        self._unreviewed: dict[int, int] = {}
         self.tree = QTreeWidget(self)
         self.tree.setHeaderLabels(["Image", "Status", "Ann.", "Ready"])
         self.tree.setRootIsDecorated(False)
@@ -55,6 +74,7 @@ class ImagesDock(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.filter)
+        layout.addWidget(self.status_filter)
         layout.addWidget(self.tree)
         document.events.changed.connect(self._refresh_rows)
         document.events.reset.connect(self._on_reset)
@@ -78,16 +98,12 @@ class ImagesDock(QWidget):
         self._refresh_rows()
 
     def _refresh_rows(self) -> None:
-        counts: dict[int, int] = {}
         for image in self.document.images():
-            counts[image.id] = len(self.document.annotations(image.id))
-        for image in self.document.images():
-            item = self._items.get(image.id)
-            if item is None:
-                continue
-            self.refresh_row(image.id, count=counts[image.id])
+            if image.id in self._items:
+                self.refresh_row(image.id, apply_filter=False)
+        self._apply_filter()
 
-    def refresh_row(self, image_id: int, count: int | None = None) -> None:
+    def refresh_row(self, image_id: int, apply_filter: bool = True) -> None:
         item = self._items.get(image_id)
         if item is None:
             return
@@ -98,10 +114,14 @@ class ImagesDock(QWidget):
         else:
             item.setText(1, STATUS_TEXT[image.status])
             item.setToolTip(1, "")
-        if count is None:
-            count = len(self.document.annotations(image_id))
-        item.setText(2, str(count))
+        annotations = self.document.annotations(image_id)
+        unreviewed = sum(1 for a in annotations if not a.reviewed)
+        self._unreviewed[image_id] = unreviewed
+        item.setText(2, str(len(annotations)))
+        item.setToolTip(2, f"{len(annotations)} annotations, {unreviewed} not reviewed yet")
         item.setText(3, self.encoding_text.get(image_id, ""))
+        if apply_filter:
+            self._filter_row(image_id, item)
 
     def set_broken(self, image_id: int, reason: str) -> None:
         self.broken[image_id] = reason
@@ -124,7 +144,17 @@ class ImagesDock(QWidget):
     def _on_activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         self.imageActivated.emit(item.data(0, Qt.ItemDataRole.UserRole))
 
-    def _apply_filter(self, text: str) -> None:
-        needle = text.strip().lower()
-        for item in self._items.values():
-            item.setHidden(bool(needle) and needle not in item.text(0).lower())
+    def visible_images(self) -> list[int]:
+        """The ids of the rows the filters show, in list order."""
+        return [image_id for image_id, item in self._items.items() if not item.isHidden()]
+
+    def _apply_filter(self, *_args) -> None:
+        for image_id, item in self._items.items():
+            self._filter_row(image_id, item)
+
+    def _filter_row(self, image_id: int, item: QTreeWidgetItem) -> None:
+        needle = self.filter.text().strip().lower()
+        shows = STATUS_FILTERS[self.status_filter.currentText()]
+        status = self.document.image(image_id).status
+        matches = shows(status, self._unreviewed.get(image_id, 0))
+        item.setHidden(not matches or (bool(needle) and needle not in item.text(0).lower()))
