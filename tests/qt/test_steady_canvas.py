@@ -49,3 +49,48 @@ def test_candidates_coming_and_going_do_not_move_the_image(qtbot, tmp_path, real
             assert after == before, f"{len(shown)} candidates moved the image"
     app.undo_stack.set_clean()
     app.shutdown()
+
+
+def test_progress_proposals_tools_and_dialogs_do_not_move_the_image(qtbot, tmp_path, real_data):
+    from sam_annotator.qt.dialogs.datasets import ExportDialog
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    with Image.open(real_data / "images" / "cars.jpg") as photo:
+        photo.convert("RGB").resize((900, 600)).save(folder / "cars.jpg")
+    app = LabelingApp(AppDirs.under(tmp_path / "home"), autosave_delay_s=0.05)
+    qtbot.addWidget(app.window, before_close_func=lambda _w: app.undo_stack.set_clean())
+    app.window.resize(1600, 1000)
+    app.window.show()
+    qtbot.waitExposed(app.window)
+    app.start(folder, ask_for_model=False)
+    view, window = app.window.view, app.window
+    settle(qtbot)
+    square = [[100.0, 100.0, 300.0, 100.0, 300.0, 300.0, 100.0, 300.0]]
+    changes = {
+        "progress": (lambda: window.show_progress("Segment everything", 3, 10),
+                     window.hide_progress),
+        "proposals": (lambda: window.scene.set_proposals([square], 0),
+                      lambda: window.scene.set_proposals([], None)),
+        "brush": (lambda: app.use_paint_tool(erase=False), app.paint_tool.cancel),
+        "review": (app.review.start, app.review.stop),
+    }  # fmt: skip
+    for zoom in (None, 2.0):
+        if zoom is not None:
+            view.zoom_by(zoom)
+            settle(qtbot)
+        before = (view.viewport().size(), view.transform(), view.mapToScene(0, 0))
+        for name, (show, hide) in changes.items():
+            for step in (show, hide):
+                step()
+                settle(qtbot)
+                after = (view.viewport().size(), view.transform(), view.mapToScene(0, 0))
+                assert after == before, f"{name} moved the image"
+        dialog = ExportDialog(tmp_path, app.window)
+        dialog.show()
+        settle(qtbot)
+        dialog.close()
+        settle(qtbot)
+        assert (view.viewport().size(), view.transform(), view.mapToScene(0, 0)) == before
+    app.undo_stack.set_clean()
+    app.shutdown()
