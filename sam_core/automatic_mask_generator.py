@@ -282,11 +282,7 @@ class SamAutomaticMaskGenerator:
     ) -> _Columns:
         model = self.predictor.model
         orig_h, orig_w = orig_size
-        low_res, iou_preds = self._decode_points(points, crop_size)
-        outputs = low_res.shape[1]
-        low_res = low_res.flatten(0, 1)
-        iou_preds = iou_preds.flatten(0, 1)
-        point_rows = torch.as_tensor(points.repeat(outputs, axis=0))
+        low_res, iou_preds, point_rows = self._decode_batch(points, crop_size)
         if self.pred_iou_thresh > 0.0:  # before upsampling: same result, less work
             keep = iou_preds > self.pred_iou_thresh
             low_res, iou_preds, point_rows = low_res[keep], iou_preds[keep], point_rows[keep.cpu()]
@@ -308,6 +304,16 @@ class SamAutomaticMaskGenerator:
         data["rles"] = mask_to_rle_pytorch(data["masks"])
         del data["masks"]
         return data
+
+    def _decode_batch(
+        self, points: np.ndarray, crop_size: tuple[int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every output of every click of ``points`` (``N x 2`` crop pixels), one row
+        each: low-res logits ``Mx256x256``, their IoU ``M`` and the click ``Mx2``."""
+        low_res, iou_preds = self._decode_points(points, crop_size)
+        outputs = low_res.shape[1]
+        point_rows = torch.as_tensor(points.repeat(outputs, axis=0))
+        return low_res.flatten(0, 1), iou_preds.flatten(0, 1), point_rows
 
     # -- what depends on the model family (SAM here; SAM 2: sam_core.sam2.mask_generator) -
     def _make_predictor(self, model):

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sam_core.modeling.fused_ops import linear
 from sam_core.modeling.image_encoder import window_partition, window_unpartition
 from sam_core.modeling.mask_decoder import MLP
 
@@ -43,8 +44,13 @@ class MultiScaleAttention(nn.Module):
         self.proj = nn.Linear(dim_out, dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.attend(x))
+
+    def attend(self, x: torch.Tensor) -> torch.Tensor:
+        """The attention before its output projection ``proj``: ``BxH'xW'xC_out`` (the
+        block applies ``proj`` itself, after un-windowing, fused with its residual)."""
         batch, height, width, _ = x.shape
-        qkv = self.qkv(x).view(batch, height * width, 3, self.num_heads, -1)
+        qkv = linear(x, self.qkv).view(batch, height * width, 3, self.num_heads, -1)
         q, k, v = qkv.unbind(2)  # each B x HW x heads x head_dim
         if self.q_pool:
             q = _pool(q.reshape(batch, height, width, -1))
@@ -52,8 +58,7 @@ class MultiScaleAttention(nn.Module):
             q = q.reshape(batch, height * width, self.num_heads, -1)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # B x heads x tokens x head_dim
         out = F.scaled_dot_product_attention(q, k, v)
-        out = out.transpose(1, 2).reshape(batch, height, width, -1)
-        return self.proj(out)
+        return out.transpose(1, 2).reshape(batch, height, width, -1)
 
 
 class MultiScaleBlock(nn.Module):
@@ -76,24 +81,28 @@ class MultiScaleBlock(nn.Module):
             self.proj = nn.Linear(dim, dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The official block's arithmetic; on CPU, GELU and the residual additions run
+        inside the linear layers (``fused_ops.linear``), and the attention's output
+        projection after un-windowing, where it skips the padding tokens."""
         shortcut = x
         x = self.norm1(x)
         if self.dim != self.dim_out:
-            shortcut = self.proj(x)
+            shortcut = linear(x, self.proj)
             if self.q_pool:
                 shortcut = _pool(shortcut)
         window = self.window_size
         if window > 0:
             x, padded = window_partition(x, window)
-        x = self.attn(x)
+        x = self.attn.attend(x)
         if window > 0:
             if self.q_pool:  # each window came out half as wide
                 window //= Q_STRIDE
                 height, width = shortcut.shape[1:3]
                 padded = (-(-height // window) * window, -(-width // window) * window)
             x = window_unpartition(x, window, padded, shortcut.shape[1:3])
-        x = shortcut + x
-        return x + self.mlp(self.norm2(x))
+        x = linear(x, self.attn.proj, residual=shortcut)
+        hidden, out = self.mlp.layers
+        return linear(linear(self.norm2(x), hidden, gelu=True), out, residual=x)
 
 
 class Hiera(nn.Module):
@@ -145,14 +154,23 @@ class Hiera(nn.Module):
             )
             embed_dim = dim_out
         self.channel_list = [self.blocks[end].dim_out for end in reversed(self.stage_ends)]
+        self._position_cache: tuple[tuple | None, torch.Tensor | None] = (None, None)
 
     def position_embedding(self, height: int, width: int) -> torch.Tensor:
         """``1xHxWxC``: the background embedding resized (bicubic) plus the window
-        embedding tiled over the grid."""
+        embedding tiled over the grid. Without autograd it is kept for the next image
+        (recomputed when the grid or either parameter changes)."""
+        key = (height, width, self.pos_embed._version, self.pos_embed_window._version,
+               self.pos_embed.device, self.pos_embed.dtype)  # fmt: skip
+        if not torch.is_grad_enabled() and self._position_cache[0] == key:
+            return self._position_cache[1]
         background = F.interpolate(self.pos_embed, size=(height, width), mode="bicubic")
         window = self.pos_embed_window
         reps = (height // window.shape[-2], width // window.shape[-1])
-        return (background + window.tile(1, 1, *reps)).permute(0, 2, 3, 1)
+        embedding = (background + window.tile(1, 1, *reps)).permute(0, 2, 3, 1)
+        if not torch.is_grad_enabled():
+            self._position_cache = (key, embedding)
+        return embedding
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """``Bx3xHxW`` -> every stage's output ``BxC_ixH_ixW_i``, strides 4, 8, 16, 32."""

@@ -154,8 +154,10 @@ def test_all_outputs_at_low_res_and_an_exported_embedding_predict_the_same(pair,
     "settings",
     [dict(points_per_side=3, pred_iou_thresh=0.0, stability_score_thresh=0.0),
      dict(points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0, crop_n_layers=1,
-          output_mode="coco_rle")],
-    ids=["one crop", "crop layer"],
+          output_mode="coco_rle"),
+     dict(points_per_side=3, pred_iou_thresh=0.0, stability_score_thresh=0.0, use_m2m=True,
+          points_per_batch=4)],
+    ids=["one crop", "crop layer", "m2m refinement"],
 )  # fmt: skip
 def test_the_mask_generator_gives_the_official_records(pair, real_data, settings):
     """Same records; a mask may differ only by pixels whose logit is within rounding of
@@ -179,5 +181,3 @@ def test_the_mask_generator_gives_the_official_records(pair, real_data, settings
                  for r in (a["segmentation"], b["segmentation"])]  # fmt: skip
         differ = int((masks[0].astype(bool) != masks[1].astype(bool)).sum())
         assert differ <= max(3, b["area"] // 1000), (differ, b["area"])
-    with pytest.raises(NotImplementedError, match="use_m2m"):
-        SAM2AutomaticMaskGenerator(ours.model, use_m2m=True)
