@@ -11,7 +11,11 @@ interleaved after a warm-up, times
 - ``app click``: what the app runs per click (``SamSegmenter.decode`` of all outputs at
   256x256 plus a display-size render of the best), against the official ``predict``;
 - with ``--with-vit-b``, our SAM ViT-B ``set_image`` on the same photo, for the choice
-  between SAM 2.1 Hiera-T and SAM ViT-B on a CPU.
+  between SAM 2.1 Hiera-T and SAM ViT-B on a CPU;
+- with ``--memory``, the peak memory growth of one ``set_image``: each predictor in a
+  fresh process (the same weights through a file), the peak resident size during the
+  call (Linux ``VmHWM`` after resetting it through ``/proc/self/clear_refs``) minus the
+  resident size before it.
 Prints min / median seconds, the ratio to the official and the largest difference of the
 image embeddings, with the CPU's vector features. The official package needs its
 test-only stand-ins for torchvision (``tests/oracle.py``).
@@ -59,7 +63,14 @@ def main() -> None:
         help="also time our SAM ViT-B set_image on the photo (the model a CPU user would "
         "otherwise pick)",
     )  # fmt: skip
+    parser.add_argument("--memory", action="store_true",
+                        help="also measure each set_image's peak memory growth")
+    parser.add_argument("--memory-child", nargs=3, metavar=("WHICH", "WEIGHTS", "SIZE"),
+                        help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args()
+    if args.memory_child:
+        memory_child(*args.memory_child, args.image)
+        return
 
     import numpy as np
     import torch
@@ -119,6 +130,8 @@ def main() -> None:
         click["ours"] += timed(lambda: ours.predict(point, label), 1)
         click["app click"] += timed(app_click, 1)
 
+    memory = measure_memory(official_model, name, args.image) if args.memory else {}
+
     print(f"SAM 2.1 {name}, {width}x{height} photo, random weights; {cpu_features()}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
     print(f"embedding max difference to the official: {diff:.2e}")
@@ -130,6 +143,70 @@ def main() -> None:
             median = statistics.median(values)
             print(f"  {label_name:15s} min {min(values) * scale:8.2f}  median {median * scale:8.2f}"
                   f"  {reference / median:5.2f}x the official")  # fmt: skip
+    if memory:
+        print("set_image peak memory growth (MiB), each in a fresh process")
+        for which, mib in memory.items():
+            print(f"  {which:15s} {mib:8.0f}  {memory['official'] / mib:5.2f}x less than the"
+                  " official")  # fmt: skip
+
+
+def measure_memory(official_model, name: str, image_path: str) -> dict[str, float]:
+    """{"official": MiB, "ours": MiB}: one set_image's peak growth, each in a fresh
+    process given the same weights."""
+    import subprocess
+    import tempfile
+
+    import torch
+
+    with tempfile.TemporaryDirectory() as folder:
+        weights = Path(folder) / "weights.pt"
+        torch.save(official_model.state_dict(), weights)
+        result = {}
+        for which in ("official", "ours"):
+            command = [sys.executable, __file__, "--image", image_path,
+                       "--memory-child", which, str(weights), name]  # fmt: skip
+            output = subprocess.run(command, check=True, capture_output=True, text=True)
+            result[which] = float(output.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _resident_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def memory_child(which: str, weights: str, name: str, image_path: str) -> None:
+    """Print the peak growth (MiB) of one set_image of `which` predictor."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from tests.oracle import official_sam2
+
+    state = torch.load(weights, weights_only=True)
+    if which == "official":
+        official_sam2()
+        from sam2.build_sam import build_sam2
+        from sam2.sam2_image_predictor import SAM2ImagePredictor as Predictor
+
+        model = build_sam2(f"configs/sam2.1/{name}.yaml", None, device="cpu", mode="eval")
+        model.load_state_dict(state)
+    else:
+        from sam_core.sam2 import SAM2ImagePredictor as Predictor
+        from sam_core.sam2 import sam2_from_state_dict
+
+        model = sam2_from_state_dict(state, "bench")
+    del state
+    with Image.open(image_path) as opened:
+        image = np.asarray(opened.convert("RGB"))
+    predictor = Predictor(model)
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    before = _resident_kib("VmRSS")
+    with torch.inference_mode():
+        predictor.set_image(image)
+    print((_resident_kib("VmHWM") - before) / 1024)
 
 
 if __name__ == "__main__":

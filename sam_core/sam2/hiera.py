@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sam_core.modeling.fused_ops import linear
 from sam_core.modeling.image_encoder import window_partition, window_unpartition
 from sam_core.modeling.mask_decoder import MLP
 
@@ -50,7 +49,7 @@ class MultiScaleAttention(nn.Module):
         """The attention before its output projection ``proj``: ``BxH'xW'xC_out`` (the
         block applies ``proj`` itself, after un-windowing, fused with its residual)."""
         batch, height, width, _ = x.shape
-        qkv = linear(x, self.qkv).view(batch, height * width, 3, self.num_heads, -1)
+        qkv = self.qkv(x).view(batch, height * width, 3, self.num_heads, -1)
         q, k, v = qkv.unbind(2)  # each B x HW x heads x head_dim
         if self.q_pool:
             q = _pool(q.reshape(batch, height, width, -1))
@@ -81,13 +80,14 @@ class MultiScaleBlock(nn.Module):
             self.proj = nn.Linear(dim, dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The official block's arithmetic; on CPU, GELU and the residual additions run
-        inside the linear layers (``fused_ops.linear``), and the attention's output
-        projection after un-windowing, where it skips the padding tokens."""
+        """The official block's arithmetic, with the attention's output projection
+        applied after un-windowing, where it skips the padding tokens and their copies.
+        (oneDNN's fused linear + GELU / residual kernels, which speed up our ViT, were
+        measured slower here: bench/sam2_speed.py, 2 CPUs, AVX2.)"""
         shortcut = x
         x = self.norm1(x)
         if self.dim != self.dim_out:
-            shortcut = linear(x, self.proj)
+            shortcut = self.proj(x)
             if self.q_pool:
                 shortcut = _pool(shortcut)
         window = self.window_size
@@ -100,9 +100,8 @@ class MultiScaleBlock(nn.Module):
                 height, width = shortcut.shape[1:3]
                 padded = (-(-height // window) * window, -(-width // window) * window)
             x = window_unpartition(x, window, padded, shortcut.shape[1:3])
-        x = linear(x, self.attn.proj, residual=shortcut)
-        hidden, out = self.mlp.layers
-        return linear(linear(self.norm2(x), hidden, gelu=True), out, residual=x)
+        x = shortcut + self.attn.proj(x)
+        return x + self.mlp(self.norm2(x))
 
 
 class Hiera(nn.Module):
