@@ -16,7 +16,7 @@ Going to another image by hand continues the pass from that image.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QPointF, Signal
+from PySide6.QtCore import QObject, QRectF, Signal
 
 from sam_annotator.model.commands import DeleteAnnotations, SetReviewed
 from sam_annotator.model.document import Document, DocumentError
@@ -133,8 +133,7 @@ class ReviewPass(QObject):
             return
         self.position = ReviewPosition(annotation.image_id, annotation.id)
         self.labeling.select(annotation.id)
-        x, y, w, h = annotation.bbox
-        self.view.centerOn(QPointF(x + w / 2, y + h / 2))
+        self.view.bring_into_view(QRectF(*annotation.bbox))
         self._say(annotation)
 
     def _say(self, annotation: Annotation) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 
 from sam_annotator.config import AppDirs
 from sam_annotator.model.commands import AddAnnotations
@@ -61,8 +61,11 @@ def status(app) -> str:
 def test_accept_reject_and_skip_across_images(qtbot, app, proposals):
     sure, doubtful, drawn = proposals
     document, images = app.document, [image.id for image in app.document.images()]
+    view = app.window.view
+    before = view.mapToScene(0, 0)
     key(qtbot, app, Qt.Key.Key_V)
     assert app.review.current == doubtful  # the lowest predicted IoU first
+    assert view.mapToScene(0, 0) == before  # it is in view already: the canvas stays
     assert app.labeling.selected == doubtful
     assert "predicted iou 0.61" in status(app) and "(3 left)" in status(app)
     key(qtbot, app, Qt.Key.Key_Return)  # accept
@@ -112,3 +115,15 @@ def test_the_images_list_filters_by_unreviewed_annotations(qtbot, app, proposals
     assert dock.visible_images() == [images[2]]
     dock.status_filter.setCurrentText("To do")
     assert images[1] in dock.visible_images()
+
+
+def test_an_annotation_out_of_view_is_brought_into_view(qtbot, app, proposals):
+    _sure, doubtful, _drawn = proposals
+    view = app.window.view
+    view.zoom_by(3.0, QPointF(view.mapFromScene(QPointF(0, 0))))  # the top-left corner only
+    zoom = view.zoom()
+    key(qtbot, app, Qt.Key.Key_V)
+    assert app.review.current == doubtful
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert visible.contains(QRectF(*app.document.annotation(doubtful).bbox))
+    assert view.zoom() == zoom

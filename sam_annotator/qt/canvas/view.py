@@ -139,6 +139,13 @@ class CanvasView(QGraphicsView):
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, not sharp)
         self.zoomChanged.emit(self.zoom())
 
+    def bring_into_view(self, rect: QRectF) -> None:
+        """Centre the view on scene `rect` (keeping the zoom), unless it is already
+        wholly visible: the canvas does not move without need."""
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        if not visible.contains(rect):
+            self.centerOn(rect.center())
+
     def display_mask_size(self) -> tuple[int, int]:
         """(h, w) at which a full-image mask looks sharp at the current zoom (<= image size)."""
         height, width = self.canvas.image_size
