@@ -78,23 +78,41 @@ def build_sam2(model_type: str, checkpoint: CheckpointPath | None = None) -> Sam
 def sam2_from_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) -> Sam2:
     """The detected model with these weights (keys and shapes checked first)."""
     model_type = detect_sam2_model_type(state_dict)
-    spec = SAM2_SPECS[model_type]
     with torch.device("meta"):
-        model = Sam2(spec, model_type)
+        model = Sam2(SAM2_SPECS[model_type], model_type)
+    return _load_checked(model, state_dict, source, ignored=VIDEO_PREFIXES)
+
+
+def sam2_tracker_from_state_dict(state_dict: Mapping[str, torch.Tensor], source: str):
+    """SAM 2 with its video memory (:class:`~sam_core.sam2.tracker.Sam2Tracker`) from a
+    whole official checkpoint: every key, the video parts included, must match."""
+    from sam_core.sam2.tracker import Sam2Tracker
+
+    model_type = detect_sam2_model_type(state_dict)
+    with torch.device("meta"):
+        model = Sam2Tracker(SAM2_SPECS[model_type], model_type, SAM2_1_MARKER in state_dict)
+    return _load_checked(model, state_dict, source, ignored=())
+
+
+def _load_checked(
+    model: Sam2, state_dict: Mapping[str, torch.Tensor], source: str, ignored: tuple[str, ...]
+) -> Sam2:
+    """Load `state_dict` into a meta-device `model` after checking names and shapes (keys
+    starting with `ignored` may be left over); CheckpointKeysError lists what differs."""
     expected = model.state_dict()
-    image_part = {k: v for k, v in state_dict.items() if k in expected}
-    unexpected = [k for k in state_dict if k not in expected and not k.startswith(VIDEO_PREFIXES)]
+    used = {k: v for k, v in state_dict.items() if k in expected}
+    unexpected = [k for k in state_dict if k not in expected and not k.startswith(ignored)]
     missing = [k for k in expected if k not in state_dict]
     mismatched = [
         (k, tuple(v.shape), tuple(expected[k].shape))
-        for k, v in image_part.items()
+        for k, v in used.items()
         if tuple(v.shape) != tuple(expected[k].shape)
     ]
     if missing or unexpected or mismatched:
-        raise CheckpointKeysError(missing, unexpected, mismatched, spec.name)
-    warn_non_finite(image_part, source)
+        raise CheckpointKeysError(missing, unexpected, mismatched, model.spec.name)
+    warn_non_finite(used, source)
     model = model.to_empty(device="cpu")
-    model.load_state_dict(image_part, strict=True)
+    model.load_state_dict(used, strict=True)
     return model.eval()
 
 

@@ -1,7 +1,6 @@
 """SAM 2's video memory: the memory encoder and the memory attention.
 
-The first building blocks of the video predictor (issue 18); the tracking loop that uses
-them is not written yet. Parameter names and shapes are those of the official
+Building blocks of video tracking (used by :mod:`sam_core.sam2.tracker`). Parameter names and shapes are those of the official
 ``sam2.modeling.memory_encoder`` / ``memory_attention`` (checkpoint prefixes
 ``memory_encoder.`` and ``memory_attention.``), so official checkpoints load unchanged.
 
