@@ -1,8 +1,9 @@
 """SAM 2's video memory: the memory encoder and the memory attention.
 
-Building blocks of video tracking (used by :mod:`sam_core.sam2.tracker`). Parameter names and shapes are those of the official
-``sam2.modeling.memory_encoder`` / ``memory_attention`` (checkpoint prefixes
-``memory_encoder.`` and ``memory_attention.``), so official checkpoints load unchanged.
+Building blocks of video tracking (used by :mod:`sam_core.sam2.tracker`). Parameter
+names and shapes are those of the official ``sam2.modeling.memory_encoder`` /
+``memory_attention`` (checkpoint prefixes ``memory_encoder.`` and ``memory_attention.``),
+so official checkpoints load unchanged.
 
 - :class:`MemoryEncoder`: a frame's ``Bx256x64x64`` image features and its mask logits
   ``Bx1x1024x1024`` -> the frame's memory ``Bx64x64x64`` and its sine position encoding.
