@@ -2,8 +2,8 @@
 
 Official checkpoints (``sam_vit_b_01ec64.pth``, ``sam_vit_l_0b3195.pth``,
 ``sam_vit_h_4b8939.pth``, MobileSAM's ``mobile_sam.pt`` as ``vit_t``, and SAM 2 / 2.1's
-``sam2.1_hiera_{tiny,small,base_plus,large}.pt`` for images: :mod:`sam_core.sam2`) load
-unchanged;
+``sam2.1_hiera_{tiny,small,base_plus,large}.pt`` for images and video:
+:mod:`sam_core.sam2`) load unchanged;
 checkpoints are read with ``weights_only=True`` and never run code.
 """
 
@@ -41,11 +41,13 @@ from sam_core.sam2 import (
     build_sam2,
     sam2_model_registry,
 )
+from sam_core.sam2.video_predictor import SAM2VideoPredictor, build_sam2_video_predictor
 
 __all__ = [
     "PREPROCESSING_VERSION",
     "SAM2AutomaticMaskGenerator",
     "SAM2ImagePredictor",
+    "SAM2VideoPredictor",
     "Sam2",
     "SINGLE_OUTPUT",
     "CheckpointError",
@@ -64,6 +66,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "build_sam",
     "build_sam2",
+    "build_sam2_video_predictor",
     "build_sam_vit_b",
     "build_sam_vit_h",
     "build_sam_vit_l",

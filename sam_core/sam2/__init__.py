@@ -1,7 +1,7 @@
 """SAM 2 / 2.1 for images: Hiera trunk, FPN neck, SAM 2's prompt encoder and mask
 decoder, and the official image predictor API. See ``build`` for loading checkpoints.
-For video: ``memory`` (memory encoder and attention) and ``tracker`` (the tracking step);
-the video predictor's API on top of them is still to come."""
+For video: ``memory`` (memory encoder and attention), ``tracker`` (the tracking step),
+``video_frames`` (lazy frame reading) and ``video_predictor`` (the official API)."""
 
 from sam_core.sam2.build import (
     build_sam2,

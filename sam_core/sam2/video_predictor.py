@@ -8,8 +8,9 @@ each), as the official 1.1 predictor does; masks come back as logits at the vide
 resolution, ``Nx1xHxW`` for the N objects.
 
 What the state keeps, per object and per frame it has seen: the low-res mask logits
-(``1x1x256x256`` float32), the object pointer (256 floats), the object score and the
-memory (``1x64x64x64`` in bfloat16: 512 KiB), about 0.8 MiB per frame and object. The
+(``1x1x256x256`` float32: 256 KiB), the object pointer (256 floats), the object score and
+the memory (``1x64x64x64`` in bfloat16: 512 KiB), about 0.8 MiB per frame and object; the
+memories' position encoding is the same for every frame and kept once. The
 frames themselves are read when needed (:class:`~sam_core.sam2.video_frames.VideoFrames`)
 and only the last frame's image features are cached. Memories are stored in bfloat16 (as
 the official does on a GPU) and read back as float32 for the arithmetic.
@@ -63,6 +64,7 @@ class VideoState:
     frames: VideoFrames
     objects: dict[object, ObjectTrack] = field(default_factory=dict)  # by object id, in order
     _features: tuple[int, FrameFeatures] | None = None
+    _memory_position: torch.Tensor | None = None  # the same for every frame: kept once
 
     @property
     def num_frames(self) -> int:
@@ -237,7 +239,7 @@ class SAM2VideoPredictor:
                 if frame_idx in track.cond:
                     output = track.cond[frame_idx]
                 else:
-                    output = self._stored(self.model.track_step(
+                    output = self._stored(state, self.model.track_step(
                         frame_idx, False, self._features(state, frame_idx), None, None,
                         track.cond, track.non_cond, num_frames, track_in_reverse=reverse,
                     ))  # fmt: skip
@@ -262,7 +264,7 @@ class SAM2VideoPredictor:
                         self.model._encode_memory(
                             self._features(state, frame_idx), output, from_points=True
                         )
-                    outputs[frame_idx] = self._stored(output)
+                    outputs[frame_idx] = self._stored(state, output)
                 temp.clear()
             if not track.cond:
                 raise RuntimeError(f"object {obj_id!r} has no prompts: add some or remove it")
@@ -270,13 +272,20 @@ class SAM2VideoPredictor:
                 track.non_cond.pop(frame_idx, None)
 
     @staticmethod
-    def _stored(output: FrameOutput) -> FrameOutput:
-        """What the state keeps: memories in bfloat16, no full-size logits."""
-        memory = output.maskmem_features
+    def _stored(state: VideoState, output: FrameOutput) -> FrameOutput:
+        """What the state keeps of a frame: the memory in bfloat16, the low-res logits,
+        the pointer and score; no full-size logits (an empty tensor, not a view that
+        would keep their 4 MiB alive), and one position encoding shared by all frames."""
+        memory, position = output.maskmem_features, output.maskmem_pos_enc
+        if position is not None:
+            if state._memory_position is None or not torch.equal(state._memory_position, position):
+                state._memory_position = position
+            position = state._memory_position
         return replace(
             output,
-            pred_masks_high_res=output.pred_masks_high_res[:, :, :0, :0],
+            pred_masks_high_res=output.pred_masks.new_empty((*output.pred_masks.shape[:2], 0, 0)),
             maskmem_features=None if memory is None else memory.to(torch.bfloat16),
+            maskmem_pos_enc=position,
         )
 
     # -- objects -------------------------------------------------------------------------

@@ -87,7 +87,27 @@ def run_both(official, ours, clip):
         expected = getattr(official, method)(state_b, *args, **kwargs)
         return got, expected
 
+    both.state = state_a  # type: ignore[attr-defined]
     return both
+
+
+def per_frame_bytes(state) -> float:
+    """Bytes the session holds per (frame, object) output; the memories' position
+    encoding must be one tensor shared by all (not counted)."""
+    seen, total, outputs, positions = set(), 0, 0, set()
+    for track in state.objects.values():
+        for output in [*track.cond.values(), *track.non_cond.values()]:
+            outputs += 1
+            positions.add(id(output.maskmem_pos_enc))
+            for name, tensor in vars(output).items():
+                if tensor is None or name == "maskmem_pos_enc":
+                    continue
+                storage = tensor.untyped_storage()
+                if storage.data_ptr() not in seen:
+                    seen.add(storage.data_ptr())
+                    total += storage.nbytes()
+    assert len(positions) == 1
+    return total / outputs
 
 
 def compare_propagation(both, what: str, **kwargs) -> list[int]:
@@ -109,6 +129,8 @@ def test_prompts_and_propagation_match_the_official(predictors, clip):
         same(*both("add_new_points_or_box", 0, 1, points=[[160, 120]], labels=[1]), "clicks")
         same(*both("add_new_points_or_box", 0, 7, box=[20, 30, 140, 200]), "box")
         assert compare_propagation(both, "forward", max_frame_num_to_track=2) == [0, 1, 2]
+        # Per frame and object: 256 KiB of logits + 512 KiB of bfloat16 memory, no more.
+        assert per_frame_bytes(both.state) <= 0.8 * 2**20
         same(*both("add_new_points_or_box", 1, 1, points=[[60, 60]], labels=[0],
                    clear_old_points=False), "correction")  # fmt: skip
         assert compare_propagation(both, "back", start_frame_idx=1, reverse=True) == [1, 0]
