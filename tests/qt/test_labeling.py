@@ -234,11 +234,11 @@ class _SlowAccepts(FakeSegmenter):
 
     def __init__(self, gate: threading.Event) -> None:
         super().__init__()
-        self.gate = gate
+        self.accept_gate = gate  # not `gate`: that one holds back encodes
 
     def render(self, encoded, candidate, size=None):
         if size is None:
-            self.gate.wait(10)
+            self.accept_gate.wait(10)
         return super().render(encoded, candidate, size)
 
 
