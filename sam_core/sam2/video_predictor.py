@@ -96,10 +96,16 @@ class SAM2VideoPredictor:
 
     # -- session -------------------------------------------------------------------------
     @torch.inference_mode()
-    def init_state(self, video_path: str | os.PathLike[str], **_ignored) -> VideoState:
+    def init_state(
+        self,
+        video_path: str | os.PathLike[str],
+        offload_video_to_cpu: bool = False,
+        offload_state_to_cpu: bool = False,
+        async_loading_frames: bool = False,
+    ) -> VideoState:
         """A session on a folder of frames or a video file (VideoFramesError if it cannot
-        be read). The official's offloading options are accepted and have no effect:
-        everything is on the CPU and frames are read lazily."""
+        be read). The official's three options are accepted for compatibility and change
+        nothing: frames are always read lazily, one at a time, and the state is small."""
         state = VideoState(VideoFrames(video_path))
         self._features(state, 0)
         return state
@@ -143,7 +149,8 @@ class SAM2VideoPredictor:
             kinds = torch.cat([torch.tensor([[2, 3]], dtype=torch.int32), kinds], dim=1)
         if normalize_coords:
             coords = coords / torch.tensor([state.video_width, state.video_height])
-        coords = coords * IMAGE_SIZE
+        coords = (coords * IMAGE_SIZE).to(self.model.device)
+        kinds = kinds.to(self.model.device)
         track = self._track(state, obj_id)
         old = None if clear_old_points else track.points.get(frame_idx)
         if old is not None:
@@ -169,7 +176,7 @@ class SAM2VideoPredictor:
         mask = torch.as_tensor(mask, dtype=torch.bool)
         if mask.dim() != 2:
             raise ValueError(f"a mask is HxW, got shape {tuple(mask.shape)}")
-        given = mask[None, None].float()
+        given = mask[None, None].float().to(self.model.device)
         if given.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE):
             given = F.interpolate(given, size=(IMAGE_SIZE, IMAGE_SIZE), align_corners=False,
                                   mode="bilinear", antialias=True)  # fmt: skip
@@ -196,7 +203,7 @@ class SAM2VideoPredictor:
         """Every object's latest logits on a frame at video resolution (``NO_OBJ_SCORE``
         for an object without output there)."""
         size = (state.video_height, state.video_width)
-        masks = torch.full((len(state.objects), 1, *size), NO_OBJ_SCORE)
+        masks = torch.full((len(state.objects), 1, *size), NO_OBJ_SCORE, device=self.model.device)
         for index, track in enumerate(state.objects.values()):
             output = track.latest(frame_idx, is_cond)
             if output is not None:
@@ -314,7 +321,7 @@ class SAM2VideoPredictor:
         """The frame's image features (the last frame's are kept)."""
         if state._features is not None and state._features[0] == frame_idx:
             return state._features[1]
-        features = self.model.frame_features(state.frames[frame_idx][None])
+        features = self.model.frame_features(state.frames[frame_idx][None].to(self.model.device))
         state._features = (frame_idx, features)
         return features
 
