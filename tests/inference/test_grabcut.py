@@ -266,23 +266,28 @@ def test_unusual_boxes_do_not_crash(segmenter: GrabCutSegmenter, dog: GrabCutEnc
 COCO_OBJECTS = [167614, 436111, 185837, 197843, 588082]
 
 
-@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-def test_box_prompt_iou_against_coco_ground_truth(
-    segmenter: GrabCutSegmenter, real_data: Path
-) -> None:
+def coco_objects(real_data: Path):
+    """(annotation, its image's RGB, its HxW ground-truth mask) of each COCO_OBJECTS."""
     root = real_data / "coco"
     data = json.loads((root / "instances_val2017_subset.json").read_text())
     images = {image["id"]: image for image in data["images"]}
     annotations = {a["id"]: a for a in data["annotations"]}
-    ious = []
     for ann_id in COCO_OBJECTS:
         ann = annotations[ann_id]
         info = images[ann["image_id"]]
-        height, width = info["height"], info["width"]
-        rles = mask_utils.frPyObjects(ann["segmentation"], height, width)
+        rles = mask_utils.frPyObjects(ann["segmentation"], info["height"], info["width"])
         truth = mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+        yield ann, load_rgb(root / "images" / info["file_name"]), truth
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_box_prompt_iou_against_coco_ground_truth(
+    segmenter: GrabCutSegmenter, real_data: Path
+) -> None:
+    ious = []
+    for ann, rgb, truth in coco_objects(real_data):
         x, y, w, h = ann["bbox"]
-        enc = segmenter.encode(load_rgb(root / "images" / info["file_name"]))
+        enc = segmenter.encode(rgb)
         ious.append(iou(best_mask(segmenter, enc, PromptSet(box=(x, y, x + w, y + h))), truth))
     assert min(ious) >= 0.6, ious
     assert np.mean(ious) >= 0.7, ious
@@ -322,23 +327,14 @@ def test_refining_sloppy_annotations_gets_closer_to_coco_ground_truth(
 ) -> None:
     """Each COCO object's mask grown by 15 px (a sloppy annotation) as the mask prompt,
     plus one click inside: on average the result is much closer to the truth."""
-    root = real_data / "coco"
-    data = json.loads((root / "instances_val2017_subset.json").read_text())
-    images = {image["id"]: image for image in data["images"]}
-    annotations = {a["id"]: a for a in data["annotations"]}
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (31, 31))
     sloppy_ious, refined_ious = [], []
-    for ann_id in COCO_OBJECTS:
-        ann = annotations[ann_id]
-        info = images[ann["image_id"]]
-        height, width = info["height"], info["width"]
-        rles = mask_utils.frPyObjects(ann["segmentation"], height, width)
-        truth = mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+    for _ann, rgb, truth in coco_objects(real_data):
         sloppy = cv2.dilate(truth.astype(np.uint8), kernel).astype(bool)
         core = cv2.erode(truth.astype(np.uint8), kernel)
         ys, xs = np.nonzero(core if core.any() else truth)
         click = (xs[len(xs) // 2] + 0.5, ys[len(xs) // 2] + 0.5)
-        enc = segmenter.encode(load_rgb(root / "images" / info["file_name"]))
+        enc = segmenter.encode(rgb)
         prompts = PromptSet(points=(click,), labels=(1,))
         refined = best_mask(
             segmenter, enc, prompts.with_mask_input(segmenter.mask_input_from_mask(enc, sloppy))

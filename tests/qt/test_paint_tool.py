@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 
-from sam_annotator.config import AppDirs
 from sam_annotator.model.commands import AddAnnotation
 from sam_annotator.model.geometry import segmentation_to_mask
-from sam_annotator.qt.application import LabelingApp
 from sam_annotator.qt.encodings import EncodingState
 from tests.qt.fakes import FakeSegmenter
 
@@ -20,19 +17,8 @@ W, H = 400, 300
 
 
 @pytest.fixture
-def app(qtbot, tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name in ("a.png", "b.png"):
-        Image.new("RGB", (W, H), "gray").save(folder / name)
-    labeling = LabelingApp(AppDirs.under(tmp_path / "home"), autosave_delay_s=0.05)
-    qtbot.addWidget(labeling.window, before_close_func=lambda _w: labeling.undo_stack.set_clean())
-    labeling.window.show()
-    qtbot.waitExposed(labeling.window)
-    labeling.start(folder, ask_for_model=False)
-    yield labeling
-    labeling.undo_stack.set_clean()
-    labeling.shutdown()
+def app(gray_app):
+    return gray_app(("a.png", "b.png"), (W, H))
 
 
 def key(qtbot, app, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:

@@ -4,27 +4,14 @@ the action table: vertices, Backspace, closing by Enter or on the first vertex, 
 from __future__ import annotations
 
 import pytest
-from PIL import Image
 from PySide6.QtCore import Qt
 
-from sam_annotator.config import AppDirs
 from sam_annotator.model.polygon_draft import PolygonDraft
-from sam_annotator.qt.application import LabelingApp
 
 
 @pytest.fixture
-def app(qtbot, tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    Image.new("RGB", (400, 300), "gray").save(folder / "a.png")
-    labeling = LabelingApp(AppDirs.under(tmp_path / "home"), autosave_delay_s=0.05)
-    qtbot.addWidget(labeling.window, before_close_func=lambda _w: labeling.undo_stack.set_clean())
-    labeling.window.show()
-    qtbot.waitExposed(labeling.window)
-    labeling.start(folder, ask_for_model=False)
-    yield labeling
-    labeling.undo_stack.set_clean()
-    labeling.shutdown()
+def app(gray_app):
+    return gray_app(("a.png",), (400, 300))
 
 
 def click(qtbot, app, x: float, y: float) -> tuple[float, float]:

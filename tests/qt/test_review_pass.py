@@ -5,12 +5,9 @@ across images; the images list filters by "has unreviewed annotations"."""
 from __future__ import annotations
 
 import pytest
-from PIL import Image
 from PySide6.QtCore import QPointF, QRectF, Qt
 
-from sam_annotator.config import AppDirs
 from sam_annotator.model.commands import AddAnnotations
-from sam_annotator.qt.application import LabelingApp
 
 
 def square(x, y, side):
@@ -18,19 +15,8 @@ def square(x, y, side):
 
 
 @pytest.fixture
-def app(qtbot, tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name in ("a.png", "b.png", "c.png"):
-        Image.new("RGB", (300, 200), "gray").save(folder / name)
-    labeling = LabelingApp(AppDirs.under(tmp_path / "home"), autosave_delay_s=0.05)
-    qtbot.addWidget(labeling.window, before_close_func=lambda _w: labeling.undo_stack.set_clean())
-    labeling.window.show()
-    qtbot.waitExposed(labeling.window)
-    labeling.start(folder, ask_for_model=False)
-    yield labeling
-    labeling.undo_stack.set_clean()
-    labeling.shutdown()
+def app(gray_app):
+    return gray_app(("a.png", "b.png", "c.png"), (300, 200))
 
 
 @pytest.fixture

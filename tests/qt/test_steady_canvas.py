@@ -19,7 +19,8 @@ def settle(qtbot) -> None:
         qtbot.wait(20)
 
 
-def test_candidates_coming_and_going_do_not_move_the_image(qtbot, tmp_path, real_data):
+def cars_app(qtbot, tmp_path, real_data) -> LabelingApp:
+    """The real window, 1600x1000, on a 900x600 copy of cars.jpg, with GrabCut."""
     folder = tmp_path / "photos"
     folder.mkdir()
     with Image.open(real_data / "images" / "cars.jpg") as photo:
@@ -30,6 +31,11 @@ def test_candidates_coming_and_going_do_not_move_the_image(qtbot, tmp_path, real
     app.window.show()
     qtbot.waitExposed(app.window)
     app.start(folder, ask_for_model=False)
+    return app
+
+
+def test_candidates_coming_and_going_do_not_move_the_image(qtbot, tmp_path, real_data):
+    app = cars_app(qtbot, tmp_path, real_data)
     view, strip = app.window.view, app.window.candidates
     settle(qtbot)
     previews = [
@@ -54,16 +60,7 @@ def test_candidates_coming_and_going_do_not_move_the_image(qtbot, tmp_path, real
 def test_progress_proposals_tools_and_dialogs_do_not_move_the_image(qtbot, tmp_path, real_data):
     from sam_annotator.qt.dialogs.datasets import ExportDialog
 
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    with Image.open(real_data / "images" / "cars.jpg") as photo:
-        photo.convert("RGB").resize((900, 600)).save(folder / "cars.jpg")
-    app = LabelingApp(AppDirs.under(tmp_path / "home"), autosave_delay_s=0.05)
-    qtbot.addWidget(app.window, before_close_func=lambda _w: app.undo_stack.set_clean())
-    app.window.resize(1600, 1000)
-    app.window.show()
-    qtbot.waitExposed(app.window)
-    app.start(folder, ask_for_model=False)
+    app = cars_app(qtbot, tmp_path, real_data)
     view, window = app.window.view, app.window
     settle(qtbot)
     square = [[100.0, 100.0, 300.0, 100.0, 300.0, 300.0, 100.0, 300.0]]
