@@ -26,6 +26,7 @@ FORMATS: dict[str, str] = {
     "voc": "sam_annotator.io.formats.voc",
     "labelme": "sam_annotator.io.formats.labelme",
     "masks": "sam_annotator.io.formats.masks",
+    "ytvis": "sam_annotator.io.formats.ytvis",
 }
 
 
