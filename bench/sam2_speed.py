@@ -33,6 +33,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench import peak_memory  # noqa: E402 (after the path is set)
+
 CONFIGS = {"t": "sam2.1_hiera_t", "s": "sam2.1_hiera_s", "b+": "sam2.1_hiera_b+"}
 
 
@@ -170,13 +172,6 @@ def measure_memory(official_model, name: str, image_path: str) -> dict[str, floa
     return result
 
 
-def _resident_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
 def memory_child(which: str, weights: str, name: str, image_path: str) -> None:
     """Print the peak growth (MiB) of one set_image of `which` predictor."""
     import numpy as np
@@ -202,11 +197,10 @@ def memory_child(which: str, weights: str, name: str, image_path: str) -> None:
     with Image.open(image_path) as opened:
         image = np.asarray(opened.convert("RGB"))
     predictor = Predictor(model)
-    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
-    before = _resident_kib("VmRSS")
+    before = peak_memory.start()
     with torch.inference_mode():
         predictor.set_image(image)
-    print((_resident_kib("VmHWM") - before) / 1024)
+    print(peak_memory.growth_mib(before))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench import peak_memory  # noqa: E402 (after the path is set)
+
 CONFIGS = {"t": "sam2.1_hiera_t", "s": "sam2.1_hiera_s", "b+": "sam2.1_hiera_b+"}
 
 
@@ -41,17 +43,11 @@ def write_clip(folder: Path, frames: int) -> None:
         cv2.imwrite(str(folder / f"{index:05d}.jpg"), cv2.resize(crop, (640, 480)))
 
 
-def resident_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
 def child(which: str, weights: str, name: str, clip: str) -> None:
     """Print 'seconds_per_frame peak_growth_mib' for one implementation."""
     import torch
 
+    from tests.core.sam2_oracle import run_official_video_on_cpu
     from tests.oracle import official_sam2
 
     torch.set_grad_enabled(False)
@@ -62,35 +58,21 @@ def child(which: str, weights: str, name: str, clip: str) -> None:
 
         predictor = build_sam2_video_predictor(f"configs/sam2.1/{name}.yaml", None, device="cpu")
         predictor.load_state_dict(state_dict)
-        run, encode = predictor._run_single_frame_inference, predictor._run_memory_encoder
-
-        def run_fp32(*args, **kwargs):
-            out, masks = run(*args, **kwargs)
-            if out["maskmem_features"] is not None:
-                out["maskmem_features"] = out["maskmem_features"].float()
-            return out, masks
-
-        def encode_fp32(*args, **kwargs):
-            features, position = encode(*args, **kwargs)
-            return features.float(), position
-
-        predictor._run_single_frame_inference = run_fp32
-        predictor._run_memory_encoder = encode_fp32
+        run_official_video_on_cpu(predictor)
     else:
         from sam_core.sam2.build import sam2_tracker_from_state_dict
         from sam_core.sam2.video_predictor import SAM2VideoPredictor
 
         predictor = SAM2VideoPredictor(sam2_tracker_from_state_dict(state_dict, "bench"))
     del state_dict
-    Path("/proc/self/clear_refs").write_text("5")
-    before = resident_kib("VmRSS")
+    before = peak_memory.start()
     with torch.inference_mode():
         state = predictor.init_state(clip)
         predictor.add_new_points_or_box(state, 0, 1, points=[[320, 240]], labels=[1])
         start = time.perf_counter()
         count = sum(1 for _ in predictor.propagate_in_video(state))
         seconds = (time.perf_counter() - start) / count
-    print(f"{seconds} {(resident_kib('VmHWM') - before) / 1024}")
+    print(f"{seconds} {peak_memory.growth_mib(before)}")
 
 
 def measure(which: str, weights: Path, name: str, clip: Path) -> tuple[float, float]:

@@ -81,9 +81,9 @@ class MultiScaleBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The official block's arithmetic, with the attention's output projection
-        applied after un-windowing, where it skips the padding tokens and their copies.
-        (oneDNN's fused linear + GELU / residual kernels, which speed up our ViT, were
-        measured slower here: bench/sam2_speed.py, 2 CPUs, AVX2.)"""
+        applied after un-windowing, where it skips the padding tokens.
+        Plain PyTorch kernels: oneDNN's fused linear + GELU / residual ones (our ViT's
+        ``fused_ops``) were slower here in one interleaved trial (2 CPUs, AVX2)."""
         shortcut = x
         x = self.norm1(x)
         if self.dim != self.dim_out:

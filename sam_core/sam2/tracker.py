@@ -52,13 +52,14 @@ class FrameFeatures:
 class FrameOutput:
     """What tracking a frame gives and what later frames remember of it.
 
-    pred_masks ``Bx1x256x256`` and pred_masks_high_res ``Bx1x1024x1024``: mask logits in
-    the squashed 1024 frame; obj_ptr ``Bx256``; object_score_logits ``Bx1``;
+    pred_masks ``Bx1x256x256`` and pred_masks_high_res ``Bx1x1024x1024`` (None once
+    stored: later frames need only the memory): mask logits in the squashed 1024 frame;
+    obj_ptr ``Bx256``; object_score_logits ``Bx1``;
     maskmem_features / maskmem_pos_enc ``Bx64x64x64`` (None when not encoded).
     """
 
     pred_masks: torch.Tensor
-    pred_masks_high_res: torch.Tensor
+    pred_masks_high_res: torch.Tensor | None
     obj_ptr: torch.Tensor
     object_score_logits: torch.Tensor
     maskmem_features: torch.Tensor | None = None
@@ -298,6 +299,8 @@ class Sam2Tracker(Sam2):
         """The frame's memory from its features and mask (binarised when the mask came
         from clicks); ``no_obj_embed_spatial`` added where the object is absent (2.1)."""
         masks = output.pred_masks_high_res
+        if masks is None:
+            raise ValueError("memorising a frame needs its full-size mask logits")
         probability = (masks > 0).float() if from_points else torch.sigmoid(masks)
         memory, position = self.memory_encoder(
             features.image_embed, probability * SIGMOID_SCALE + SIGMOID_BIAS,

@@ -281,8 +281,8 @@ class SAM2VideoPredictor:
     @staticmethod
     def _stored(state: VideoState, output: FrameOutput) -> FrameOutput:
         """What the state keeps of a frame: the memory in bfloat16, the low-res logits,
-        the pointer and score; no full-size logits (an empty tensor, not a view that
-        would keep their 4 MiB alive), and one position encoding shared by all frames."""
+        the pointer and score; no full-size logits, and one position encoding shared by
+        all frames."""
         memory, position = output.maskmem_features, output.maskmem_pos_enc
         if position is not None:
             if state._memory_position is None or not torch.equal(state._memory_position, position):
@@ -290,7 +290,7 @@ class SAM2VideoPredictor:
             position = state._memory_position
         return replace(
             output,
-            pred_masks_high_res=output.pred_masks.new_empty((*output.pred_masks.shape[:2], 0, 0)),
+            pred_masks_high_res=None,
             maskmem_features=None if memory is None else memory.to(torch.bfloat16),
             maskmem_pos_enc=position,
         )

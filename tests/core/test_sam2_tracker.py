@@ -13,25 +13,13 @@ import torch
 from sam_core.checkpoint import CheckpointKeysError
 from sam_core.sam2.build import sam2_from_state_dict, sam2_tracker_from_state_dict
 from sam_core.sam2.tracker import FrameOutput, PointInputs
-from tests.core.conftest import random_state_dict
-from tests.core.sam2_oracle import TINY_TEST_OVERRIDES
-from tests.oracle import official_sam2
+from tests.core.sam2_oracle import official_video_model
 
 TOLERANCE = 1e-4  # logits, object scores, object pointers (the bound)
 #: A frame prompted by clicks is memorised from its binarised mask: a pixel whose logit
 #: is within rounding of 0 may fall on the other side (at most this share of pixels).
 FLIPPED_SHARE = 1e-5
 FRAMES = 6
-
-
-def official_video_model(config: str, seed: int):
-    official_sam2()
-    from sam2.build_sam import build_sam2_video_predictor
-
-    model = build_sam2_video_predictor(f"configs/{config}.yaml", None, device="cpu", mode="eval",
-                                       hydra_overrides_extra=list(TINY_TEST_OVERRIDES))  # fmt: skip
-    model.load_state_dict(random_state_dict(model.state_dict(), seed))
-    return model
 
 
 @pytest.fixture(scope="module")

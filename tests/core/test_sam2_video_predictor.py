@@ -2,10 +2,8 @@
 weights (tiny test trunk), over a short real sequence written as JPEG frames: two objects
 (clicks, a box), forward propagation, a correction, a mask prompt, reverse propagation.
 
-The official stores memories in bfloat16 and relies on CUDA autocast to mix them with
-float32; on a CPU its memory attention then fails ("mat1 and mat2 must have the same
-dtype"). The oracle is made to run by casting those stored memories to float32 where it
-stores them (after their bfloat16 rounding, so both sides compute from the same values).
+The official oracle runs on a CPU through ``run_official_video_on_cpu`` (its bfloat16
+memories cast to float32 where it stores them).
 """
 
 from __future__ import annotations
@@ -18,8 +16,8 @@ import pytest
 import torch
 
 from sam_core.sam2.video_frames import VideoFrames, VideoFramesError, natural_key
-from sam_core.sam2.video_predictor import SAM2VideoPredictor, build_sam2_video_predictor
-from tests.core.test_sam2_tracker import official_video_model
+from sam_core.sam2.video_predictor import build_sam2_video_predictor
+from tests.core.sam2_oracle import official_video_model, run_official_video_on_cpu
 
 FRAMES = 6
 #: Clicked frames are memorised from binarised masks: a pixel whose logit is within
@@ -43,21 +41,7 @@ def clip(real_data, tmp_path_factory):
 @pytest.fixture(scope="module")
 def predictors(tmp_path_factory):
     official = official_video_model("sam2.1/sam2.1_hiera_t", seed=21)
-    original_run, original_encoder = (official._run_single_frame_inference,
-                                      official._run_memory_encoder)  # fmt: skip
-
-    def run(*args, **kwargs):
-        out, masks = original_run(*args, **kwargs)
-        if out["maskmem_features"] is not None:
-            out["maskmem_features"] = out["maskmem_features"].float()
-        return out, masks
-
-    def encoder(*args, **kwargs):
-        features, position = original_encoder(*args, **kwargs)
-        return features.float(), position
-
-    official._run_single_frame_inference = run
-    official._run_memory_encoder = encoder
+    run_official_video_on_cpu(official)
     path = tmp_path_factory.mktemp("weights") / "sam2.1_tiny_test.pt"
     torch.save({"model": official.state_dict()}, path)
     return official, build_sam2_video_predictor(path)
@@ -137,8 +121,11 @@ def test_prompts_and_propagation_match_the_official(predictors, clip):
         mask = np.zeros((240, 320), bool)
         mask[100:200, 50:150] = True
         same(*both("add_new_mask", 2, 7, mask), "mask")
-        _, expected = both("remove_object", 7)
-        assert expected[0] == [1]
+        got, expected = both("remove_object", 7)
+        assert got[0] == expected[0] == [1]
+        assert [frame for frame, _ in got[1]] == [frame for frame, _ in expected[1]]
+        for (frame, a), (_, b) in zip(got[1], expected[1], strict=True):
+            same((frame, [1], a), (frame, [1], b), f"after removal, frame {frame}")
 
 
 @pytest.mark.skipif(not SLOW, reason="about 3 minutes on 2 cores; set SAM_CORE_SLOW_TESTS=1")
@@ -203,4 +190,3 @@ def test_a_checkpoint_without_the_video_parts_is_refused(tmp_path, predictors):
     torch.save({"model": image_only}, tmp_path / "image_only.pt")
     with pytest.raises(CheckpointKeysError, match="memory_attention"):
         build_sam2_video_predictor(tmp_path / "image_only.pt")
-    assert isinstance(SAM2VideoPredictor, type)
