@@ -54,32 +54,38 @@ class ReviewPosition:
     annotation_id: int | None = None
 
 
-def review_sequence(document: Document) -> list[Annotation]:
-    """Every annotation of the document in review order (reviewed ones included)."""
-    return [
-        annotation
-        for image in document.images()
-        for annotation in review_order(document.annotations(image.id))
-    ]
-
-
 def next_to_review(
     document: Document, position: ReviewPosition | None, step: int = 1
 ) -> Annotation | None:
     """The next (step=1) or previous (step=-1) annotation not reviewed yet, from
     `position` (excluded), wrapping around the dataset; None when all are reviewed.
-    An annotation deleted meanwhile counts from the start of its image."""
+    An annotation deleted meanwhile counts from the start of its image. Only the images
+    up to the answer are ordered, so a step costs little in a large dataset."""
     if step not in (1, -1):
         raise ValueError(f"step must be 1 or -1, got {step}")
-    sequence = review_sequence(document)
-    if not sequence:
+    images = [image.id for image in document.images()]
+    if not images:
         return None
-    start = _index(document, sequence, position, step)
-    count = len(sequence)
-    for offset in range(count):
-        annotation = sequence[(start + step * offset) % count]
-        if not annotation.reviewed and not _is(annotation, position):
-            return annotation
+    after = None if position is None else position.annotation_id
+    if position is None:
+        start = 0 if step == 1 else len(images) - 1
+    else:
+        start = images.index(position.image_id) if position.image_id in images else 0
+    for offset in range(len(images) + 1):  # + 1: the start image's part before `after`
+        image_id = images[(start + step * offset) % len(images)]
+        ordered = review_order(document.annotations(image_id))
+        ids = [a.id for a in ordered]
+        if offset in (0, len(images)) and after in ids:
+            cut = ids.index(after)
+            if offset == 0:  # what follows the position in the direction of the step
+                ordered = ordered[cut + 1 :] if step == 1 else ordered[:cut]
+            else:  # back where it started: what precedes it
+                ordered = ordered[:cut] if step == 1 else ordered[cut + 1 :]
+        elif offset == 0 and step == -1 and position is not None:
+            continue  # from the start of an image, backwards: the images before it
+        for annotation in ordered if step == 1 else reversed(ordered):
+            if not annotation.reviewed and annotation.id != after:
+                return annotation
     return None
 
 
@@ -91,28 +97,3 @@ def unreviewed_count(document: Document, image_id: int | None = None) -> int:
     return sum(1 for a in annotations if not a.reviewed)
 
 
-def _is(annotation: Annotation, position: ReviewPosition | None) -> bool:
-    return position is not None and annotation.id == position.annotation_id
-
-
-def _index(
-    document: Document,
-    sequence: list[Annotation],
-    position: ReviewPosition | None,
-    step: int,
-) -> int:
-    """Where to start scanning in `sequence` for a scan in direction `step`."""
-    if position is None:
-        return 0 if step == 1 else len(sequence) - 1
-    if position.annotation_id is not None:
-        for index, annotation in enumerate(sequence):
-            if annotation.id == position.annotation_id:
-                return index + step
-    # The start of the image: its first annotation, or the first of a later image.
-    order = [image.id for image in document.images()]
-    rank = {image_id: n for n, image_id in enumerate(order)}
-    here = rank.get(position.image_id, 0)
-    for index, annotation in enumerate(sequence):
-        if rank[annotation.image_id] >= here:
-            return index if step == 1 else index - 1
-    return 0 if step == 1 else len(sequence) - 1

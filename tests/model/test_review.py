@@ -82,8 +82,16 @@ def test_next_to_review_crosses_images_skips_reviewed_and_wraps(doc):
     assert next_to_review(doc, ReviewPosition(images[0], a1)).id == c1  # a2 is reviewed
     assert next_to_review(doc, ReviewPosition(images[2], c1)).id == a1  # wraps around
     assert next_to_review(doc, ReviewPosition(images[0], a1), step=-1).id == c1
+    assert next_to_review(doc, None, step=-1).id == c1  # backwards from the end
+    assert next_to_review(doc, ReviewPosition(images[2], c1), step=-1).id == a1
+    assert next_to_review(doc, ReviewPosition(images[1]), step=-1).id == a1  # before b
     assert next_to_review(doc, ReviewPosition(images[1])).id == c1  # from an empty image
     assert next_to_review(doc, ReviewPosition(images[2], 999)).id == c1  # deleted: its image
     assert unreviewed_count(doc) == 2 and unreviewed_count(doc, images[0]) == 1
+    a3 = add(stack, doc, 0, 30)  # larger than a1: after it within image a
+    assert next_to_review(doc, ReviewPosition(images[0], a1)).id == a3
+    assert next_to_review(doc, ReviewPosition(images[0], a3), step=-1).id == a1
+    assert next_to_review(doc, ReviewPosition(images[0], a3)).id == c1
+    stack.undo()
     stack.push(SetReviewed([a1, c1]))
     assert next_to_review(doc, None) is None and unreviewed_count(doc) == 0
