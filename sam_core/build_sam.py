@@ -45,6 +45,7 @@ from sam_core.modeling import (
 )
 from sam_core.modeling.sam import PIXEL_MEAN, PIXEL_STD
 from sam_core.sam2 import Sam2, is_sam2_state_dict, sam2_from_state_dict
+from sam_core.sam2.build import has_video_parts, sam2_tracker_from_state_dict
 from sam_core.sam2.specs import SAM2_SPECS
 
 CheckpointPath = str | os.PathLike[str]
@@ -106,7 +107,10 @@ def load_sam(
         device: where the model is placed.
 
     Returns:
-        The model (a :class:`Sam`, or a :class:`~sam_core.sam2.Sam2`) in eval mode.
+        The model (a :class:`Sam`, or a :class:`~sam_core.sam2.Sam2`) in eval mode. A
+        SAM 2 file with the video parts (every released one) gives a
+        :class:`~sam_core.sam2.tracker.Sam2Tracker`, a ``Sam2`` that can also track
+        objects through frames; an image-only file gives a ``Sam2``.
 
     Raises:
         CheckpointError: (a ``ValueError``) with a specific subclass for each problem.
@@ -115,6 +119,8 @@ def load_sam(
     if is_sam2_state_dict(state_dict) or model_type in SAM2_SPECS:
         if model_type is not None:
             check_model_type(state_dict, model_type, str(checkpoint))
+        if has_video_parts(state_dict):  # a released file: the model can track too
+            return sam2_tracker_from_state_dict(state_dict, str(checkpoint)).to(device)
         return sam2_from_state_dict(state_dict, str(checkpoint)).to(device)
     if model_type is None:
         spec = MODEL_SPECS[detect_model_type(state_dict)]

@@ -83,6 +83,11 @@ def sam2_from_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) ->
     return _load_checked(model, state_dict, source, ignored=VIDEO_PREFIXES)
 
 
+def has_video_parts(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """Whether a SAM 2 checkpoint holds (some of) the video-tracking tensors."""
+    return any(key.startswith(VIDEO_PREFIXES) for key in state_dict)
+
+
 def sam2_tracker_from_state_dict(state_dict: Mapping[str, torch.Tensor], source: str):
     """SAM 2 with its video memory (:class:`~sam_core.sam2.tracker.Sam2Tracker`) from a
     whole official checkpoint: every key, the video parts included, must match."""

@@ -1,5 +1,6 @@
-"""Video frames read lazily: a folder of images (any format, sorted naturally) or a video
-file (decoded with OpenCV), one frame at a time.
+"""Video frames read lazily: a folder of images (any format, sorted naturally), a list of
+image files (in the order given), or a video file (decoded with OpenCV), one frame at a
+time.
 
 ``VideoFrames[i]`` is frame ``i`` as SAM 2's video predictor takes it: RGB resized to
 1024x1024 by PIL (as the official loader does), scaled to 0-1, normalised with ImageNet
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -45,21 +47,33 @@ def _normalised(rgb: Image.Image) -> torch.Tensor:
 
 
 class VideoFrames:
-    """The frames of ``source`` (a folder of images or a video file), read on demand."""
+    """The frames of ``source`` (a folder of images, a list of image files or a video
+    file), read on demand."""
 
-    def __init__(self, source: str | os.PathLike[str], cache: int = 2) -> None:
-        self.source = Path(source)
+    def __init__(
+        self, source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], cache: int = 2
+    ) -> None:
         self._cache: OrderedDict[int, torch.Tensor] = OrderedDict()
         self._cache_size = max(1, cache)
         self._capture: cv2.VideoCapture | None = None
         self._next_in_capture = 0
-        if self.source.is_dir():
-            self.paths = sorted(
-                (p for p in self.source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-                key=lambda p: natural_key(p.name),
-            )
+        listed = not isinstance(source, (str, os.PathLike))
+        if listed and not source:
+            raise VideoFramesError("an empty list of frames")
+        self.source = Path(os.path.commonpath(source)) if listed else Path(source)
+        if listed or self.source.is_dir():
+            if listed:
+                self.paths = [Path(p) for p in source]
+            else:
+                self.paths = sorted(
+                    (p for p in self.source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+                    key=lambda p: natural_key(p.name),
+                )
             if not self.paths:
-                raise VideoFramesError(f"{self.source}: no image frames in this folder")
+                raise VideoFramesError(f"{self.source}: no image frames")
+            missing = next((p for p in self.paths if not p.is_file()), None)
+            if missing is not None:
+                raise VideoFramesError(f"{missing}: no such frame file")
             self._count = len(self.paths)
             with Image.open(self.paths[0]) as first:
                 self.width, self.height = ImageOps.exif_transpose(first).size

@@ -98,13 +98,13 @@ class SAM2VideoPredictor:
     @torch.inference_mode()
     def init_state(
         self,
-        video_path: str | os.PathLike[str],
+        video_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         offload_video_to_cpu: bool = False,
         offload_state_to_cpu: bool = False,
         async_loading_frames: bool = False,
     ) -> VideoState:
-        """A session on a folder of frames or a video file (VideoFramesError if it cannot
-        be read). The official's three options are accepted for compatibility and change
+        """A session on a folder of frames, a video file or (our extension) a list of frame
+        files in their order (VideoFramesError if it cannot be read). The official's three options are accepted for compatibility and change
         nothing: frames are always read lazily, one at a time, and the state is small."""
         state = VideoState(VideoFrames(video_path))
         self._features(state, 0)

@@ -1,5 +1,6 @@
 """SAM 2 / 2.1 checkpoints: the released layout loads unchanged, the type is detected from
-tensors (2.0 and 2.1), the video parts are set aside, and wrong files get specific errors."""
+tensors (2.0 and 2.1), a file with the video parts gives a model that can track, and
+wrong files get specific errors."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sam_core import (
     sam2_model_registry,
 )
 from sam_core.sam2.specs import VIDEO_PREFIXES
+from sam_core.sam2.tracker import Sam2Tracker
 from tests.core.sam2_oracle import official_sam2_model, save_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -31,12 +33,16 @@ def test_a_released_sam2_1_checkpoint_loads_unchanged(official_tiny, tmp_path):
     state_dict = official_tiny.state_dict()
     assert detect_model_type(state_dict) == "sam2.1_hiera_t"
     model = load_sam(path)
-    assert isinstance(model, Sam2) and model.spec.name == "tiny"
+    assert isinstance(model, Sam2Tracker) and model.spec.name == "tiny"  # it can track
     ours = model.state_dict()
-    video = [k for k in state_dict if k.startswith(VIDEO_PREFIXES)]
-    assert video and not any(k in ours for k in video)  # set aside, not loaded
-    assert set(ours) == set(state_dict) - set(video)
+    assert set(ours) == set(state_dict)
     assert all(torch.equal(ours[k], state_dict[k]) for k in ours)
+    # A file without the video parts is an image model.
+    image_only = {k: v for k, v in state_dict.items() if not k.startswith(VIDEO_PREFIXES)}
+    torch.save({"model": image_only}, tmp_path / "image_only.pt")
+    image_model = load_sam(tmp_path / "image_only.pt")
+    assert isinstance(image_model, Sam2) and not isinstance(image_model, Sam2Tracker)
+    assert set(image_model.state_dict()) == set(image_only)
     again = sam2_model_registry["sam2.1_hiera_t"](checkpoint=path)
     assert torch.equal(again.no_mem_embed, model.no_mem_embed)
     with pytest.raises(ModelTypeMismatchError, match="sam2.1_hiera_t model, not sam2.1_hiera_s"):

@@ -166,6 +166,14 @@ def test_frames_sort_naturally_in_any_format_and_bad_sources_say_why(tmp_path):
         VideoFrames(broken)
     with pytest.raises(VideoFramesError, match="no such"):
         VideoFrames(tmp_path / "missing")
+    # A list of files is taken in the order given (the app's sequence of frames).
+    listed = VideoFrames([tmp_path / "frame10.png", tmp_path / "frame1.bmp"])
+    assert [p.name for p in listed.paths] == ["frame10.png", "frame1.bmp"]
+    assert listed[0].mean() > listed[1].mean() and listed.source == tmp_path
+    with pytest.raises(VideoFramesError, match="frame3.jpg: no such frame file"):
+        VideoFrames([tmp_path / "frame1.bmp", tmp_path / "frame3.jpg"])
+    with pytest.raises(VideoFramesError, match="empty list"):
+        VideoFrames([])
 
 
 def test_a_video_file_is_read_frame_by_frame(tmp_path, clip):
