@@ -63,9 +63,7 @@ def build_sam2(model_type: str, checkpoint: CheckpointPath | None = None) -> Sam
     """The model ``model_type``, random (``checkpoint=None``) or from a checkpoint, in
     eval mode. CheckpointError (a ValueError) for a file that is not that model."""
     if model_type not in SAM2_SPECS:
-        raise ValueError(
-            f"unknown SAM 2 model type {model_type!r}; known: {', '.join(SAM2_SPECS)}"
-        )
+        raise ValueError(f"unknown SAM 2 model type {model_type!r}; known: {', '.join(SAM2_SPECS)}")
     if checkpoint is None:
         return Sam2(SAM2_SPECS[model_type], model_type).eval()
     state_dict = read_state_dict(checkpoint)

@@ -51,9 +51,7 @@ class Sam2PromptEncoder(PromptEncoder):
 def two_way_transformer(embedding_dim: int = 256) -> TwoWayTransformer:
     """SAM 2's two-way transformer: SAM's (depth 2, 8 heads, MLP 2048), with each block's
     MLP named as SAM 2 names it (``mlp.layers.0/1``, ReLU between)."""
-    transformer = TwoWayTransformer(
-        depth=2, embedding_dim=embedding_dim, num_heads=8, mlp_dim=2048
-    )
+    transformer = TwoWayTransformer(depth=2, embedding_dim=embedding_dim, num_heads=8, mlp_dim=2048)
     for layer in transformer.layers:
         layer.mlp = MLP(embedding_dim, 2048, embedding_dim, 2)
     return transformer

@@ -148,8 +148,9 @@ class Hiera(nn.Module):
             if index - 1 in self.stage_ends:
                 dim_out, num_heads, stage = embed_dim * 2, num_heads * 2, stage + 1
             self.blocks.append(
-                MultiScaleBlock(embed_dim, dim_out, num_heads, q_pool=index in pooled,
-                                window_size=window)  # fmt: skip
+                MultiScaleBlock(
+                    embed_dim, dim_out, num_heads, q_pool=index in pooled, window_size=window
+                )  # fmt: skip
             )
             embed_dim = dim_out
         self.channel_list = [self.blocks[end].dim_out for end in reversed(self.stage_ends)]

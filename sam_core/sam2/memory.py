@@ -92,8 +92,10 @@ class RopeAttention(nn.Module):
     def forward(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_k_exclude_rope: int = 0
     ) -> torch.Tensor:
-        q, k, v = self._heads(self.q_proj(q)), self._heads(self.k_proj(k)), self._heads(
-            self.v_proj(v)
+        q, k, v = (
+            self._heads(self.q_proj(q)),
+            self._heads(self.k_proj(k)),
+            self._heads(self.v_proj(v)),
         )
         rotations = self._rotations_for(q.shape[-2], q.shape[-1], q.device)
         rotated = k.shape[-2] - num_k_exclude_rope

@@ -294,7 +294,6 @@ class SAM2ImagePredictor:
 
     def _require_image(self) -> None:
         if not self._is_image_set:
-
             raise ImageNotSetError(
                 "an image must be set with .set_image(...) before mask prediction"
             )

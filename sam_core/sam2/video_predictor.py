@@ -22,7 +22,7 @@ CUDA extension and is skipped on a CPU by the official too.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -104,8 +104,9 @@ class SAM2VideoPredictor:
         async_loading_frames: bool = False,
     ) -> VideoState:
         """A session on a folder of frames, a video file or (our extension) a list of frame
-        files in their order (VideoFramesError if it cannot be read). The official's three options are accepted for compatibility and change
-        nothing: frames are always read lazily, one at a time, and the state is small."""
+        files in their order (VideoFramesError if it cannot be read). The official's three
+        options are accepted for compatibility and change nothing: frames are always read
+        lazily, one at a time, and the state is small."""
         state = VideoState(VideoFrames(video_path))
         self._features(state, 0)
         return state

@@ -16,7 +16,7 @@ def official():
 
 
 def sub_state(model, prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in model.state_dict().items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in model.state_dict().items() if k.startswith(prefix)}
 
 
 def test_memory_encoder_matches_the_official(official):
@@ -49,7 +49,10 @@ def test_memory_attention_matches_the_official(official, frames, pointers):
     memory_pos = torch.randn(memory_tokens, batch, 64, generator=generator)
     with torch.inference_mode():
         expected = official.memory_attention(
-            curr=[current], curr_pos=[current_pos], memory=memory, memory_pos=memory_pos,
+            curr=[current],
+            curr_pos=[current_pos],
+            memory=memory,
+            memory_pos=memory_pos,
             num_obj_ptr_tokens=pointers,
         )  # sequence-first in, sequence-first out
         got = ours(current.transpose(0, 1), memory.transpose(0, 1),

@@ -83,7 +83,10 @@ class Sequence:
         )  # fmt: skip
         for name in ("pred_masks", "pred_masks_high_res", "obj_ptr", "object_score_logits"):
             torch.testing.assert_close(
-                getattr(got, name), expected[name], rtol=TOLERANCE, atol=TOLERANCE,
+                getattr(got, name),
+                expected[name],
+                rtol=TOLERANCE,
+                atol=TOLERANCE,
                 msg=lambda m, n=name: f"frame {index}, {n}: {m}",
             )
         flipped = (got.pred_masks_high_res > 0) != (expected["pred_masks_high_res"] > 0)
