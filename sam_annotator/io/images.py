@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
 import threading
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from sam_annotator.model.natural_order import natural_key
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Images above 100 megapixels are refused (an RGB copy alone would take 300 MB)."""
@@ -196,12 +197,6 @@ def _broken_link_reason(link: Path, error: OSError) -> str:
     except OSError:
         target = "?"
     return f"a link to {target}, which does not exist ({error.strerror})"
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key: digit runs compare as numbers, letters without case ('a2' < 'A10')."""
-    parts = re.split(r"(\d+)", text.casefold())
-    return (tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), text)
 
 
 def _open(path: str | Path) -> Image.Image:

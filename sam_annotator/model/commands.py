@@ -20,6 +20,7 @@ from sam_annotator.model.records import (
     Segmentation,
     freeze_segmentation,
 )
+from sam_annotator.model.tracks import without_propagated
 from sam_annotator.model.undo_stack import Command
 
 
@@ -114,6 +115,7 @@ class SetReviewed(Command):
 
 class EditPolygon(Command):
     """Replace an annotation's segmentation (polygons, or an Rle); area/bbox recomputed.
+    A tracked shape edited this way becomes a keyframe (tracks.py).
 
     merge_key: consecutive edits of the same annotation with the same non-None key merge
     into one undo step (give one key per vertex drag, e.g. a counter).
@@ -138,7 +140,10 @@ class EditPolygon(Command):
         if self._new is None:
             area, bbox = document.measure(current.image_id, self.segmentation)
             self._old = current
-            self._new = replace(current, segmentation=self.segmentation, area=area, bbox=bbox)
+            extra = without_propagated(current.extra)  # now a person's shape: a keyframe
+            self._new = replace(
+                current, segmentation=self.segmentation, area=area, bbox=bbox, extra=extra
+            )
         document.replace_annotations([self._new])
 
     def undo(self, document: Document) -> None:

@@ -95,5 +95,3 @@ def unreviewed_count(document: Document, image_id: int | None = None) -> int:
         document.annotations()
     )  # fmt: skip
     return sum(1 for a in annotations if not a.reviewed)
-
-

@@ -29,9 +29,10 @@ from pycocotools import mask as mask_utils
 from sam_annotator.io.atomic import atomic_write_bytes
 from sam_annotator.io.formats import NOTES_FILE
 from sam_annotator.io.formats.common import Progress, annotation_mask, snapshot_of
-from sam_annotator.io.images import natural_key
 from sam_annotator.model.document import Document, DocumentSnapshot
+from sam_annotator.model.natural_order import natural_key
 from sam_annotator.model.records import Annotation, ImageRecord
+from sam_annotator.model.tracks import TRACK_ID
 
 NAME = "ytvis"
 TITLE = "YouTube-VIS JSON (video tracks)"
@@ -41,7 +42,6 @@ SOURCE_KIND = "file"
 DEFAULT_FILE = "ytvis.json"
 WRITE_OPTIONS: frozenset[str] = frozenset()
 READ_OPTIONS: frozenset[str] = frozenset()
-TRACK_ID = "track_id"
 
 
 def videos_of(snapshot: DocumentSnapshot) -> list[list[ImageRecord]]:
