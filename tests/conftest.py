@@ -48,3 +48,27 @@ def tiny_sam2_checkpoint(tmp_path) -> Path:
     path = tmp_path / "tiny_sam2.pt"
     torch.save({"model": build_sam2("sam2_tiny_test").state_dict()}, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tracking_sam2_checkpoint(tmp_path_factory) -> Path:
+    """A SAM 2.1 checkpoint with the video parts (tiny test trunk, seed-0 random weights
+    that make outputs differ from frame to frame), saved as the releases are. Its object
+    score head says "present" everywhere, so propagation answers every frame."""
+    import torch
+
+    from sam_core.sam2.specs import SAM2_SPECS
+    from sam_core.sam2.tracker import Sam2Tracker
+
+    torch.manual_seed(0)
+    model = Sam2Tracker(SAM2_SPECS["sam2_tiny_test"], "sam2_tiny_test", version_2_1=True)
+    state_dict = model.state_dict()
+    with torch.no_grad():
+        for name, tensor in state_dict.items():
+            if tensor.is_floating_point():
+                tensor.normal_(0, 0.05)
+        head = [k for k in state_dict if k.startswith("sam_mask_decoder.pred_obj_score_head")]
+        state_dict[sorted(k for k in head if k.endswith("bias"))[-1]].fill_(10.0)
+    path = tmp_path_factory.mktemp("tracking") / "sam2.1_tracking_test.pt"
+    torch.save({"model": state_dict}, path)
+    return path

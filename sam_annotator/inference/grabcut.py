@@ -265,6 +265,11 @@ class GrabCutSegmenter:
             f"Segment everything needs a SAM model; the engine is {self.name}"
         )
 
+    def track(self, request, on_frame, *, cancel=None) -> None:
+        raise UnsupportedOperationError(
+            "GrabCut cannot propagate through frames: load a SAM 2.1 model (File -> Choose Model)"
+        )
+
     def _check_encoding(self, encoded: EncodedImage) -> GrabCutEncoding:
         if not isinstance(encoded, GrabCutEncoding) or encoded.model_id != self.model_id:
             model = getattr(encoded, "model_id", type(encoded).__name__)

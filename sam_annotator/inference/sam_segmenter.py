@@ -37,10 +37,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from sam_annotator.inference.sam2_tracking import track_object
 from sam_annotator.inference.segmenter import (
+    FrameAnswer,
     Progress,
     ProposalsCancelledError,
     ProposalSettings,
+    TrackRequest,
+    UnsupportedOperationError,
     check_rgb_image,
     check_size,
     proposals_from_records,
@@ -60,6 +64,7 @@ from sam_core import (
 )
 from sam_core.modeling import Sam
 from sam_core.sam2 import Sam2, SAM2AutomaticMaskGenerator, SAM2ImagePredictor
+from sam_core.sam2.tracker import Sam2Tracker
 
 PIXEL_CENTRE = 0.5
 
@@ -241,6 +246,16 @@ class SamSegmenter:
         except GenerationCancelled:
             raise ProposalsCancelledError("segment everything was cancelled") from None
         return proposals_from_records(records)
+
+    def track(self, request: TrackRequest, on_frame: FrameAnswer, *, cancel=None) -> None:
+        if not isinstance(self.model, Sam2Tracker):
+            why = (
+                "its checkpoint has no video parts" if self.is_sam2 else "SAM 1 has no video memory"
+            )
+            raise UnsupportedOperationError(
+                f"{self.name} cannot propagate through frames ({why}): load a SAM 2.1 model"
+            )
+        track_object(self.model, request, on_frame, cancel)
 
     def _check_mask_input(self, mask_input: np.ndarray | None) -> None:
         expected = self._mask_input_size

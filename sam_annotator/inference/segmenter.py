@@ -32,18 +32,23 @@ Threading contract
 - ``decode`` returns ``[]`` when the prompts cannot define an object (no prompt at all, or
   negative clicks only). Engines raise ``ValueError`` for an image or encoding they cannot
   use (wrong dtype or shape, an encoding made by another engine).
+- ``track`` (one object through a sequence of frames, from the masks a person drew) is
+  slow and runs on its own worker thread; it reads only its request and the model's
+  weights, so it may run while the labeling worker encodes and decodes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from sam_annotator.model.prompt_types import Candidate, PromptSet
 from sam_annotator.model.proposals import Proposal
+from sam_annotator.model.tracks import Span
 
 #: ``progress(done, total)``, called on the worker thread while proposals are generated.
 Progress = Callable[[int, int], None]
@@ -59,6 +64,49 @@ class UnsupportedOperationError(SegmenterError):
 
 class ProposalsCancelledError(SegmenterError):
     """``propose_all`` stopped because its ``cancel`` event was set."""
+
+
+class TrackingCancelledError(SegmenterError):
+    """``track`` stopped because its ``cancel`` event was set."""
+
+
+class TrackingError(SegmenterError):
+    """``track`` cannot read the sequence (a frame missing, unreadable or of another
+    size); the message names the file and the reason."""
+
+
+#: ``on_frame(frame_index, mask)``: one frame's answer of ``track``, on the worker thread;
+#: mask is HxW bool in that frame's pixels, or None where the object is absent.
+FrameAnswer = Callable[[int, "np.ndarray | None"], None]
+
+
+@dataclass(frozen=True)
+class TrackRequest:
+    """One object to propagate through a sequence.
+
+    frames: the sequence's frame files, in order (frame index = position).
+    keyframes: frame index -> HxW bool mask in that frame's pixels: the object as a person
+    drew it; the tracker takes them all as conditioning frames and never answers them.
+    spans: the frames to compute (``model.tracks.propagation_spans``), each starting at a
+    keyframe."""
+
+    frames: tuple[Path, ...]
+    keyframes: Mapping[int, np.ndarray]
+    spans: tuple[Span, ...]
+
+    def __post_init__(self) -> None:
+        if not self.frames:
+            raise ValueError("a track request needs frames")
+        for index, mask in self.keyframes.items():
+            if not 0 <= index < len(self.frames):
+                raise ValueError(f"keyframe {index} is not in a {len(self.frames)}-frame sequence")
+            if not isinstance(mask, np.ndarray) or mask.ndim != 2 or mask.dtype != bool:
+                raise ValueError(f"keyframe {index}: a mask is an HxW bool array")
+        for span in self.spans:
+            if span.start not in self.keyframes:
+                raise ValueError(f"a span starts at frame {span.start}, which is not a keyframe")
+            if not 0 <= span.stop < len(self.frames):
+                raise ValueError(f"a span ends at frame {span.stop}, outside the sequence")
 
 
 @dataclass(frozen=True)
@@ -183,6 +231,14 @@ class Segmenter(Protocol):
         thread. ``cancel`` (a ``threading.Event``) stops it with
         ``ProposalsCancelledError``; ``UnsupportedOperationError`` if the engine cannot
         propose."""
+        ...
+
+    def track(self, request: TrackRequest, on_frame: FrameAnswer, *, cancel: Any = None) -> None:
+        """Propagate one object through ``request.spans``, calling ``on_frame`` for every
+        computed frame that is not a keyframe, in the order computed. Slow: its own worker
+        thread. ``cancel`` (a ``threading.Event``) stops it between frames with
+        ``TrackingCancelledError``; ``TrackingError`` for frames it cannot read;
+        ``UnsupportedOperationError`` if the engine cannot track (no video memory)."""
         ...
 
 
