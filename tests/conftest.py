@@ -64,7 +64,7 @@ def tracking_sam2_checkpoint(tmp_path_factory) -> Path:
     model = Sam2Tracker(SAM2_SPECS["sam2_tiny_test"], "sam2_tiny_test", version_2_1=True)
     state_dict = model.state_dict()
     with torch.no_grad():
-        for name, tensor in state_dict.items():
+        for tensor in state_dict.values():
             if tensor.is_floating_point():
                 tensor.normal_(0, 0.05)
         head = [k for k in state_dict if k.startswith("sam_mask_decoder.pred_obj_score_head")]
