@@ -115,9 +115,7 @@ def make_runner(args: argparse.Namespace):
     try:
         from sam_annotator.commands.distributed import RayRunner
     except ImportError:
-        raise UsageError(
-            "--ray needs Ray: pip install 'sam-annotator[cluster]'"
-        ) from None
+        raise UsageError("--ray needs Ray: pip install 'sam-annotator[cluster]'") from None
     try:
         return RayRunner(
             args.ray or None, workers=args.workers, use_gpu=args.device.startswith("cuda")

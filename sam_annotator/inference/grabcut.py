@@ -146,6 +146,7 @@ class GrabCutSegmenter:
     name = "GrabCut (classical, no model)"
     model_id = _MODEL_ID
     mask_input_supported = True
+    tracking_supported = False
     score_name = "score"  # a heuristic quality estimate, not a predicted IoU
 
     def encode(self, image: np.ndarray) -> GrabCutEncoding:
@@ -247,9 +248,7 @@ class GrabCutSegmenter:
                 f"{enc.original_size[0]}x{enc.original_size[1]}"
             )
         side = MASK_PROMPT_SIDE
-        fraction = cv2.resize(
-            mask.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA
-        )
+        fraction = cv2.resize(mask.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA)
         return ((fraction - 0.5) * 20.0)[None].astype(np.float32)
 
     def propose_all(

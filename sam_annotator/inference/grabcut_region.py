@@ -40,9 +40,7 @@ class GrabCutRegion:
     prior: np.ndarray | None = None  # hxw bool: the mask prompt in region pixels
 
     @staticmethod
-    def choose(
-        work: np.ndarray, scale: tuple[float, float], prompts: PromptSet
-    ) -> GrabCutRegion:
+    def choose(work: np.ndarray, scale: tuple[float, float], prompts: PromptSet) -> GrabCutRegion:
         """The box grown by its margin, else the mask prompt's bounds grown by the same
         margin, else the whole working image."""
         wh, ww = work.shape[:2]

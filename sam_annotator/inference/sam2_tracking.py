@@ -69,4 +69,3 @@ def track_object(
 def _stop_if(cancel: Any) -> None:
     if cancel is not None and cancel.is_set():
         raise TrackingCancelledError("propagation was cancelled")
-

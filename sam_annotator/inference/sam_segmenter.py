@@ -234,9 +234,7 @@ class SamSegmenter:
         image = check_rgb_image(image)
         options = asdict(settings or ProposalSettings())
         if isinstance(self.model, Sam2):
-            generator: SamAutomaticMaskGenerator = SAM2AutomaticMaskGenerator(
-                self.model, **options
-            )
+            generator: SamAutomaticMaskGenerator = SAM2AutomaticMaskGenerator(self.model, **options)
         else:
             generator = SamAutomaticMaskGenerator(self.model, **options)
         try:
@@ -247,8 +245,12 @@ class SamSegmenter:
             raise ProposalsCancelledError("segment everything was cancelled") from None
         return proposals_from_records(records)
 
+    @property
+    def tracking_supported(self) -> bool:
+        return isinstance(self.model, Sam2Tracker)
+
     def track(self, request: TrackRequest, on_frame: FrameAnswer, *, cancel=None) -> None:
-        if not isinstance(self.model, Sam2Tracker):
+        if not self.tracking_supported:
             why = (
                 "its checkpoint has no video parts" if self.is_sam2 else "SAM 1 has no video memory"
             )

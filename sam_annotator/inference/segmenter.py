@@ -166,6 +166,8 @@ class Segmenter(Protocol):
     - ``name``: shown in the status bar, e.g. "SAM vit_b" or "GrabCut (classical, no model)".
     - ``model_id``: stable string identifying the model and its weights, for cache keys.
     - ``mask_input_supported``: whether ``decode`` uses ``PromptSet.mask_input``.
+    - ``tracking_supported``: whether ``track`` can propagate through frames (a model
+      with video memory: SAM 2 / 2.1 loaded with its video parts).
     - ``score_name``: what ``Candidate.score`` and ``Proposal.predicted_iou`` measure, for
       labels ("IoU" for SAM's predicted IoU).
     """
@@ -181,6 +183,9 @@ class Segmenter(Protocol):
 
     @property
     def mask_input_supported(self) -> bool: ...
+
+    @property
+    def tracking_supported(self) -> bool: ...
 
     def encode(self, image: np.ndarray) -> EncodedImage:
         """Prepare one HxWx3 uint8 RGB image (slow; worker thread)."""

@@ -412,9 +412,7 @@ def _parse_annotation(
     try:
         document.category(category_id)
     except KeyError:
-        raise ValueError(
-            f"category_id {file_category_id} is not a category of the file"
-        ) from None
+        raise ValueError(f"category_id {file_category_id} is not a category of the file") from None
     iscrowd = entry.get("iscrowd", 0)
     if iscrowd not in (0, 1) or (isinstance(iscrowd, float) and not iscrowd.is_integer()):
         raise ValueError(f"iscrowd must be 0 or 1, got {iscrowd!r:.20}")

@@ -59,6 +59,13 @@ RENAMED_ACTIONS = {"file.import_coco": "file.import", "file.export_coco": "file.
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("file.open_folder", "&Open Folder…", "File", ("Ctrl+O",), "Open a folder of images"),
     ActionSpec(
+        "file.open_video",
+        "Open &Video…",
+        "File",
+        ("Ctrl+Shift+O",),
+        "Open a video file as a sequence of frames (extracted once into a folder beside it)",
+    ),
+    ActionSpec(
         "file.import", "&Import…", "File", ("Ctrl+I",), "COCO, YOLO-seg, VOC or labelme annotations"
     ),
     ActionSpec("file.save", "&Save", "File", ("Ctrl+S",), "Write the COCO file"),
@@ -168,6 +175,27 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Image",
         ("Ctrl+D",),
         "Mark this image done and jump to the next unfinished one",
+    ),
+    ActionSpec(
+        "track.both",
+        "Propagate &Both Ways",
+        "Track",
+        ("T",),
+        "Track the selected object through the frames before and after this one",
+    ),
+    ActionSpec(
+        "track.forward",
+        "Propagate &Forward",
+        "Track",
+        (".",),
+        "Track the selected object through the next frames",
+    ),
+    ActionSpec(
+        "track.backward",
+        "Propagate Back&ward",
+        "Track",
+        (",",),
+        "Track the selected object through the previous frames",
     ),
     ActionSpec("view.fit", "&Fit to Window", "View", ("F",)),
     ActionSpec("view.zoom_in", "Zoom &In", "View", ("Ctrl+=", "Ctrl++")),

@@ -18,6 +18,7 @@ from sam_annotator.inference.checkpoints import CheckpointNotFoundError, resolve
 from sam_annotator.inference.encoding_store import EncodingStore
 from sam_annotator.io.pixel_cache import PixelCache
 from sam_annotator.model.document import Document
+from sam_annotator.model.tracks import Direction, track_id_of
 from sam_annotator.model.undo_stack import UndoStack
 from sam_annotator.qt.actions import Keymap, KeymapError
 from sam_annotator.qt.dialogs.checkpoint import DOWNLOAD, LOCAL, CheckpointDialog
@@ -26,6 +27,7 @@ from sam_annotator.qt.dialogs.shortcuts import ShortcutsDialog
 from sam_annotator.qt.docks.annotations import AnnotationsDock
 from sam_annotator.qt.docks.categories import CategoriesDock
 from sam_annotator.qt.docks.images import ImagesDock
+from sam_annotator.qt.docks.sequence import SequenceDock
 from sam_annotator.qt.encodings import EncodingService
 from sam_annotator.qt.engine import EngineController
 from sam_annotator.qt.labeling import LabelingController
@@ -36,10 +38,13 @@ from sam_annotator.qt.polygon_tool import PolygonTool
 from sam_annotator.qt.project_controller import ProjectController
 from sam_annotator.qt.proposals import ProposalsController
 from sam_annotator.qt.review import ReviewPass
+from sam_annotator.qt.tracking import TrackingController
+from sam_annotator.qt.video_opening import open_video
 
 DEFAULT_CACHE_GB = 4  # about 1000 SAM embeddings
 
 LEFT, RIGHT = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+BOTTOM = Qt.DockWidgetArea.BottomDockWidgetArea
 
 
 class LabelingApp(QObject):
@@ -60,6 +65,8 @@ class LabelingApp(QObject):
         self.window.add_dock("Images", self.images, LEFT)
         self.window.add_dock("Categories", self.categories, RIGHT)
         self.window.add_dock("Annotations", self.annotations, RIGHT)
+        self.sequence = SequenceDock(self.document)
+        self.window.add_dock("Sequence", self.sequence, BOTTOM)
         self.encodings = EncodingService(lambda image_id: self.navigator.load_pixels(image_id))
         self.encoding_store = EncodingStore(
             dirs.embeddings, self._cache_bound(), lambda image_id: self.navigator.path_of(image_id)
@@ -85,6 +92,9 @@ class LabelingApp(QObject):
         self.review = ReviewPass(
             self.document, self.undo_stack, self.labeling, self.navigator, w.view, self
         )
+        self.tracking = TrackingController(
+            w, self.document, self.undo_stack, self.navigator.path_of, lambda: self.engine.segmenter
+        )
         self._connect()
 
     # -- wiring --------------------------------------------------------------------------
@@ -92,12 +102,13 @@ class LabelingApp(QObject):
         w, lab, nav, proj = self.window, self.labeling, self.navigator, self.project
         sources = (
             lab, nav, proj, self.engine, self.categories, self.proposals, self.polygon_tool,
-            self.paint_tool, self.review,
+            self.paint_tool, self.review, self.tracking,
         )  # fmt: skip
         for source in sources:
             source.message.connect(self.show_message)
         handlers = {
             "file.open_folder": proj.choose_folder,
+            "file.open_video": lambda: open_video(proj),
             "file.import": proj.choose_import,
             "file.save": proj.save,
             "file.export": proj.choose_export,
@@ -124,6 +135,9 @@ class LabelingApp(QObject):
             "segment.accept_all_proposals": self.accept_all_proposals,
             "label.choose": self.choose_category,
             "label.new_category": self.categories.add,
+            "track.both": lambda: self.propagate(Direction.BOTH),
+            "track.forward": lambda: self.propagate(Direction.FORWARD),
+            "track.backward": lambda: self.propagate(Direction.BACKWARD),
             "image.next": lambda: nav.step(1),
             "image.previous": lambda: nav.step(-1),
             "image.done_next": nav.done_and_next,
@@ -160,6 +174,10 @@ class LabelingApp(QObject):
         nav.imageChanged.connect(lambda _image_id: self.proposals.image_changed())
         nav.imageChanged.connect(lambda _image_id: self.polygon_tool.cancel())
         nav.imageChanged.connect(lambda _image_id: self.paint_tool.leave_image())
+        nav.imageChanged.connect(self.sequence.show_image)
+        self.sequence.frameRequested.connect(nav.open)
+        self.sequence.trackChosen.connect(lab.select)
+        lab.selectionChanged.connect(self._show_track_of)
         self.engine.engineChanged.connect(self._on_engine)
         self.engine.loadFailed.connect(self._on_load_failed)
 
@@ -193,7 +211,7 @@ class LabelingApp(QObject):
     def shutdown(self) -> None:
         self.project.shutdown()
         self.proposals.cancel()
-        for worker_owner in (self.encodings, self.engine):
+        for worker_owner in (self.encodings, self.engine, self.tracking):
             worker_owner.shutdown()
         for worker in (self.labeling.worker, self.proposals.worker):
             worker.shutdown(timeout=5.0)
@@ -273,6 +291,8 @@ class LabelingApp(QObject):
             self.paint_tool.cancel()
         elif self.labeling.session.is_active:
             self.labeling.clear_prompts()
+        elif self.tracking.running:
+            self.tracking.cancel()
         elif self.proposals.active:
             self.proposals.cancel()
             self.proposals.end_review()
@@ -280,6 +300,13 @@ class LabelingApp(QObject):
             self.review.stop()
         else:
             self.labeling.clear_prompts()
+
+    def propagate(self, direction: Direction) -> None:
+        self.tracking.propagate(self.navigator.current, self.labeling.selected, direction)
+
+    def _show_track_of(self, annotation_id: int | None) -> None:
+        if annotation_id is not None and self.document.has_annotation(annotation_id):
+            self.sequence.choose_track(track_id_of(self.document.annotation(annotation_id)))
 
     def segment_everything(self) -> None:
         image_id = self.navigator.current

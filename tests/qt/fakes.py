@@ -22,6 +22,7 @@ class FakeSegmenter:
     """Encodes instantly (or when `gate` is set); a disc around the first positive click."""
 
     mask_input_supported = True
+    tracking_supported = False
     score_name = "IoU"
 
     def __init__(self, model_id: str = "fake-1", gate: threading.Event | None = None) -> None:

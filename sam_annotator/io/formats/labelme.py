@@ -227,9 +227,11 @@ def _add_image(
                 f"its image is {width}x{height}; the image's size is used"
             )
     else:
-        relative = file.relative_to(root).with_name(
-            Path(str(data.get("imagePath") or file.stem)).name
-        ).as_posix()
+        relative = (
+            file.relative_to(root)
+            .with_name(Path(str(data.get("imagePath") or file.stem)).name)
+            .as_posix()
+        )
         width, height = data.get("imageWidth"), data.get("imageHeight")
         if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
             raise ValueError("its image is not in the folder and the file has no image size")

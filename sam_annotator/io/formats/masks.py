@@ -110,8 +110,11 @@ def write(
     index_path = root / INDEX_FILE
     categories = [{"id": c.id, "name": c.name} for c in snapshot.categories]
     index_path.write_text(
-        json.dumps({"layout": layout, "categories": categories, "images": images},
-                   ensure_ascii=False, indent=1),  # fmt: skip
+        json.dumps(
+            {"layout": layout, "categories": categories, "images": images},
+            ensure_ascii=False,
+            indent=1,
+        ),  # fmt: skip
         encoding="utf-8",
     )
     written.append(index_path)

@@ -134,9 +134,7 @@ def write(
             masks.append(mask)
             class_map[mask] = classes[annotation.category_id]
             object_map[mask] = len(masks)
-        hidden += sum(
-            1 for index, mask in enumerate(masks, 1) if (object_map[mask] != index).any()
-        )
+        hidden += sum(1 for index, mask in enumerate(masks, 1) if (object_map[mask] != index).any())
         for folder, array in (("SegmentationClass", class_map), ("SegmentationObject", object_map)):
             png = Image.frombytes("P", (image.width, image.height), array.tobytes())
             png.putpalette(palette)
