@@ -1,6 +1,6 @@
 """Command-line entry point.
 
-    sam-annotator [IMAGES_DIR] [--checkpoint PATH] [--model TYPE] [--coco FILE]
+    sam-annotator [IMAGES_DIR | VIDEO] [--checkpoint PATH] [--model TYPE] [--coco FILE]
     sam-annotator embed IMAGES_DIR [...]
     sam-annotator auto IMAGES_DIR -o proposals.json [...]
     sam-annotator segment-boxes IMAGES_DIR --boxes dets.json -o out.json [...]
@@ -55,7 +55,10 @@ def build_app_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
-        "images_dir", nargs="?", help="folder of images to label (default: the last project)"
+        "images_dir",
+        nargs="?",
+        help="folder of images to label, or a video file to label as frames (default: the "
+        "last project)",
     )
     add_model_arguments(parser)
     parser.add_argument("--coco", metavar="FILE", help="COCO JSON file to open with the images")

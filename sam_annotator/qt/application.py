@@ -192,7 +192,9 @@ class LabelingApp(QObject):
         ask_for_model: bool = True,
     ) -> None:
         folder = images_dir or self.project.settings().get("last_images_dir")
-        if folder:
+        if folder and Path(folder).is_file():  # a video: opened as its folder of frames
+            open_video(self.project, Path(folder))
+        elif folder:
             self.project.open_folder(folder, coco=coco)
         else:
             self.show_message("Open a folder of images to start (Ctrl+O).")

@@ -85,6 +85,7 @@ class TrackingController(QObject):
         self.worker.failed.connect(self._on_failed)
         self._answered.connect(self._on_answer)
         self.progress.connect(lambda done, total: window.show_progress("Propagating", done, total))
+        document.events.reset.connect(self._on_reset)
         self._cancel = threading.Event()
         self._runs = itertools.count(1)
         self._run: _Run | None = None
@@ -196,6 +197,13 @@ class TrackingController(QObject):
         self.window.hide_progress()
         self.runChanged.emit(False)
         self.message.emit(text)
+
+    def _on_reset(self) -> None:
+        """Another dataset was opened: its image ids mean other images, so the run's
+        remaining answers are dropped."""
+        if self._run is not None:
+            self._cancel.set()
+            self._end("Propagation stopped: another dataset was opened")
 
     def _on_finished(self, _key, run_id) -> None:
         run = self._run

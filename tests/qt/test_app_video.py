@@ -164,7 +164,9 @@ def test_a_video_is_labelled_by_propagation_corrected_exported_and_reopened(
     app.project.flush()
     app.undo_stack.set_clean()
     app.shutdown()
-    again = start_app(qtbot, tmp_path / "again", tracking_sam2_checkpoint, folder=frames_dir(video))
+    # Reopen from the video file, as `sam-annotator street.avi` does: the same frames.
+    again = start_app(qtbot, tmp_path / "again", tracking_sam2_checkpoint, folder=video)
+    assert again.project.workspace.images_dir == frames_dir(video)
     assert shapes(again, again.sequence.frames) == second_run
     again.sequence.refresh()
     assert again.sequence.track().keyframes == [0, 2]
