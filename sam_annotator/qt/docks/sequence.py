@@ -63,19 +63,39 @@ class TimelineStrip(QWidget):
         width = self.width() / max(len(self.states), 1)
         return QRectF(index * width, 0, width, self.height())
 
+    def _columns(self) -> list[tuple[QRectF, FrameState, bool]]:
+        """(cell, state, annotated) per cell drawn: one per frame, or one per pixel column
+        when there are more frames than pixels (a keyframe in a column wins, then a
+        propagated frame)."""
+        count, width = len(self.states), max(self.width(), 1)
+        if count <= width:
+            cells = [self._cell(i).adjusted(0, 4, -0.5, -4) for i in range(count)]
+            return list(zip(cells, self.states, self.annotated, strict=True))
+        rank = {FrameState.KEYFRAME: 2, FrameState.PROPAGATED: 1, FrameState.NONE: 0}
+        columns = []
+        for x in range(width):
+            first = x * count // width
+            stop = max((x + 1) * count // width, first + 1)
+            state = max(self.states[first:stop], key=rank.__getitem__)
+            cell = QRectF(x, 4, 1, self.height() - 8)
+            columns.append((cell, state, any(self.annotated[first:stop])))
+        return columns
+
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         light = QColor(self.color)
         light.setAlpha(90)
-        for index, state in enumerate(self.states):
+        for cell, state, annotated in self._columns():
             fill = {FrameState.KEYFRAME: self.color, FrameState.PROPAGATED: light}.get(state, EMPTY)
-            cell = self._cell(index).adjusted(0, 4, -0.5, -4)
             painter.fillRect(cell, fill)
-            if self.annotated[index] and state is FrameState.NONE:
+            if annotated and state is FrameState.NONE:
                 painter.fillRect(QRectF(cell.left(), cell.bottom() - 3, cell.width(), 3), "#707070")
         if 0 <= self.current < len(self.states):
+            cell = self._cell(self.current)
+            if cell.width() < 4:  # more frames than pixels: a marker still visible
+                cell = QRectF(cell.center().x() - 2, 0, 4, self.height())
             painter.setPen(QPen(QColor("black"), 2))
-            painter.drawRect(self._cell(self.current).adjusted(1, 1, -1, -1))
+            painter.drawRect(cell.adjusted(1, 1, -1, -1))
         painter.end()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -114,19 +134,34 @@ class SequenceDock(QWidget):
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(50)
         self._refresh_timer.timeout.connect(self.refresh)
-        document.events.changed.connect(self._refresh_timer.start)
-        document.events.reset.connect(lambda: self.show_image(None))
+        self._index_of: dict[int, int] = {}  # image id -> frame index
+        self._per_frame: list[tuple] = []  # each frame's annotations, as last read
+        self._dirty: set[int] = set()  # image ids edited since
+        self._stale = False
+        events = document.events
+        for signal in (events.annotations_added, events.annotations_removed,
+                       events.annotations_changed):  # fmt: skip
+            signal.connect(self._on_annotations)
+        events.category_changed.connect(lambda _category: self._refresh_timer.start())
+        events.images_added.connect(self._on_images_added)
+        events.reset.connect(lambda: self.show_image(None))
         self.strip.frameClicked.connect(self._request)
         self.track_list.itemClicked.connect(self._on_track_item)
 
     # -- what to show --------------------------------------------------------------------
     def show_image(self, image_id: int | None) -> None:
-        """The current image changed (or the document did): rebuild the view."""
+        """The current image changed: within the same sequence only the position moves;
+        another folder (or a reset) rebuilds the view."""
         if image_id is None:
-            self.frames, self.current = (), -1
+            self.frames, self.current, self._index_of = (), -1, {}
+        elif image_id in self._index_of and not self._stale:
+            self.current = self._index_of[image_id]
         else:
             self.frames = sequence_of(self.document.images(), image_id)
-            self.current = next(i for i, f in enumerate(self.frames) if f.id == image_id)
+            self._index_of = {f.id: i for i, f in enumerate(self.frames)}
+            self._per_frame = [self.document.annotations(f.id) for f in self.frames]
+            self._stale, self._dirty = False, set()
+            self.current = self._index_of[image_id]
         self.refresh()
 
     def choose_track(self, track_id: int | None) -> None:
@@ -135,8 +170,16 @@ class SequenceDock(QWidget):
             self.chosen_track = track_id
             self.refresh()
 
+    def _on_annotations(self, annotations) -> None:
+        self._dirty.update(a.image_id for a in annotations if a.image_id in self._index_of)
+        if self._dirty:
+            self._refresh_timer.start()
+
+    def _on_images_added(self, _images) -> None:
+        self._stale = True  # the folder may have new frames: rebuilt at the next image
+
     def refresh(self) -> None:
-        """Recount the tracks and frame states (after document edits)."""
+        """Re-read the frames edited since (only those) and redraw."""
         frames = self.frames
         if len(frames) < 2:
             self.label.setText("Not a sequence: a folder of frames opens as one.")
@@ -146,8 +189,10 @@ class SequenceDock(QWidget):
             return
         for widget in (self.slider, self.strip, self.track_list):
             widget.setVisible(True)
-        per_frame = [self.document.annotations(f.id) for f in frames]
-        self.tracks = tracks_in(per_frame)
+        for image_id in self._dirty:
+            self._per_frame[self._index_of[image_id]] = self.document.annotations(image_id)
+        self._dirty = set()
+        self.tracks = tracks_in(self._per_frame)
         ids = [t.id for t in self.tracks]
         if self.chosen_track not in ids:
             self.chosen_track = ids[0] if ids else None
@@ -158,9 +203,10 @@ class SequenceDock(QWidget):
         self.slider.setValue(self.current)
         self.slider.blockSignals(False)
         track = self.track()
-        states = [track.state(i) if track else FrameState.NONE for i in range(len(frames))]
+        states = [track.state(i) for i in range(len(frames))] if track else []
+        states = states or [FrameState.NONE] * len(frames)
         color = self.document.category(track.category_id).color if track else "#3070f0"
-        self.strip.show_frames(states, [bool(a) for a in per_frame], color, self.current)
+        self.strip.show_frames(states, [bool(a) for a in self._per_frame], color, self.current)
         self._fill_track_list()
 
     def track(self) -> Track | None:
