@@ -115,6 +115,10 @@ class TrackingController(QObject):
         track = next(t for t in tracks_in([self.document.annotations(f.id) for f in frames])
                      if t.id == track_id)  # fmt: skip
         start = next(i for i, f in enumerate(frames) if f.id == image_id)
+        if track.annotation_on(start) != annotation_id:
+            self.message.emit(f"Frame {start + 1} holds two annotations of track {track_id}: "
+                              "delete one, then propagate")  # fmt: skip
+            return False
         spans = propagation_spans(len(frames), track.keyframes, start, direction)
         if not spans:
             self.message.emit(f"Track {track_id}: no frames to propagate to {direction.value} "
@@ -148,6 +152,8 @@ class TrackingController(QObject):
             return "Open a sequence of frames first"
         if annotation_id is None or not self.document.has_annotation(annotation_id):
             return "Select the object to propagate (Ctrl+click it)"
+        if self.document.annotation(annotation_id).image_id != image_id:
+            return "Select the object to propagate on this frame (Ctrl+click it)"
         if len(sequence_of(self.document.images(), image_id)) < 2:
             return "This image is alone in its folder: propagation needs a folder of frames"
         segmenter = self.segmenter_of()

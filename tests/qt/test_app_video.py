@@ -100,18 +100,10 @@ def test_a_video_is_labelled_by_propagation_corrected_exported_and_reopened(
     messages = propagate(qtbot, app, Qt.Key.Key_Period)
     assert messages[-1] == f"Propagated track 1 over {FRAMES - 1} frames"
     assert len(app.undo_stack) == steps + 2  # the new track, then the whole run
-    predictor = build_sam2_video_predictor(tracking_sam2_checkpoint)
-    state = predictor.init_state([str(app.navigator.path_of(f.id)) for f in frames])
     drawn = segmentation_to_mask(keyframe.segmentation, 240, 320)
-    predictor.add_new_mask(state, 0, 1, drawn)
-    for index, _, logits in predictor.propagate_in_video(state, 0):
-        (annotation,) = document.annotations(frames[index].id)
-        assert track_id_of(annotation) == 1
-        if index == 0:
-            assert not is_propagated(annotation)
-            continue
-        expected = mask_to_polygons((logits[0, 0] > 0).numpy(), min_area=MIN_PART_AREA)
-        assert is_propagated(annotation) and annotation.polygons == expected.polygons
+    for index, frame in enumerate(frames):
+        (annotation,) = document.annotations(frame.id)
+        assert track_id_of(annotation) == 1 and is_propagated(annotation) == (index > 0)
     tracked_states = [FrameState.KEYFRAME] + [FrameState.PROPAGATED] * (FRAMES - 1)
     qtbot.waitUntil(lambda: dock.strip.states == tracked_states)  # refreshed after the edits
     assert dock.track_list.count() == 1 and "1 keyframe, 4 frames" in dock.track_list.item(0).text()
@@ -130,7 +122,9 @@ def test_a_video_is_labelled_by_propagation_corrected_exported_and_reopened(
     assert propagate(qtbot, app, Qt.Key.Key_T)[-1] == "Propagated track 1 over 2 frames"
     second_run = shapes(app, frames)
     assert second_run[0] == first_run[0] and document.annotation(tracked.id).polygons == moved
-    # What SAM 2 answers with both keyframes, forward from frame 3 then back from it.
+    # What SAM 2 answers with both keyframes, forward from frame 3 then back from it
+    # (tests/inference/test_sam2_tracking.py compares single runs in more detail).
+    predictor = build_sam2_video_predictor(tracking_sam2_checkpoint)
     state = predictor.init_state([str(app.navigator.path_of(f.id)) for f in frames])
     predictor.add_new_mask(state, 0, 1, drawn)
     predictor.add_new_mask(state, 2, 1, segmentation_to_mask(moved, 240, 320))
