@@ -13,7 +13,12 @@ from collections.abc import Hashable
 from dataclasses import dataclass, replace
 
 from sam_annotator.model.document import Document, DocumentError
-from sam_annotator.model.records import Annotation, Segmentation, freeze_segmentation
+from sam_annotator.model.records import (
+    Annotation,
+    ImageStatus,
+    Segmentation,
+    freeze_segmentation,
+)
 from sam_annotator.model.tracks import (
     PROPAGATED,
     TRACK_ID,
@@ -50,11 +55,13 @@ class StartTrack(Command):
 @dataclass
 class _FrameChange:
     """What one frame's answer did: ``old`` (with its z-order index) removed or replaced,
-    ``new`` added or put in its place; either may be None."""
+    ``new`` added or put in its place (either may be None); ``started``: the image was
+    not started and is now in progress (as when a person adds an annotation)."""
 
     old: Annotation | None
     index: int | None
     new: Annotation | None
+    started: bool = False
 
 
 def _track_annotation(document: Document, image_id: int, track_id: int) -> Annotation | None:
@@ -96,9 +103,15 @@ class PropagatedShape(Command):
                 document.remove_annotations([change.old.id])
             elif change.new is not None:
                 document.insert_annotations([change.new])
+            if change.started:
+                image = document.image(change.new.image_id)
+                document.replace_image(replace(image, status=ImageStatus.IN_PROGRESS))
 
     def undo(self, document: Document) -> None:
         for change in reversed(self._changes):
+            if change.started:
+                image = document.image(change.new.image_id)
+                document.replace_image(replace(image, status=ImageStatus.NOT_STARTED))
             if change.old is not None and change.new is not None:
                 document.replace_annotations([change.old])
             elif change.old is not None:
@@ -131,7 +144,9 @@ class PropagatedShape(Command):
         index = None
         if old is not None and new is None:
             index = [a.id for a in document.annotations(self.image_id)].index(old.id)
-        self._changes.append(_FrameChange(old, index, new))
+        status = document.image(self.image_id).status
+        started = old is None and status is ImageStatus.NOT_STARTED  # a shape is added
+        self._changes.append(_FrameChange(old, index, new, started))
 
     @property
     def frames(self) -> int:

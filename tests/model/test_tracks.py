@@ -91,6 +91,8 @@ def test_propagated_shapes_fill_frames_replace_their_own_and_never_a_keyframe(do
     assert [track.state(i) for i in range(3)] == [
         FrameState.KEYFRAME, FrameState.PROPAGATED, FrameState.PROPAGATED,
     ]  # fmt: skip
+    statuses = [doc.image(f.id).status.value for f in frames(doc)]
+    assert statuses == ["not_started", "in_progress", "in_progress"]  # frames with a shape
     on_third = doc.annotation(track.annotation_on(2))
     assert on_third.bbox == (14, 14, 20, 20) and on_third.extra["propagated"] is True
 
@@ -106,6 +108,7 @@ def test_propagated_shapes_fill_frames_replace_their_own_and_never_a_keyframe(do
     assert doc.annotation(track.annotation_on(2)) == on_third
     stack.undo()  # the whole first run
     assert doc.annotations(second) == () and doc.annotations(third) == ()
+    assert doc.image(third).status.value == "not_started"
     stack.redo()
     assert doc.annotation(on_third.id) == on_third  # the same ids come back
 

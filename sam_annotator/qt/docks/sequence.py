@@ -124,6 +124,7 @@ class SequenceDock(QWidget):
         self.strip = TimelineStrip(self)
         self.track_list = QListWidget(self)
         self.track_list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.track_list.setMaximumHeight(96)  # about four tracks: the canvas keeps the room
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         for widget in (self.label, self.slider, self.strip, self.track_list):
@@ -196,7 +197,8 @@ class SequenceDock(QWidget):
         ids = [t.id for t in self.tracks]
         if self.chosen_track not in ids:
             self.chosen_track = ids[0] if ids else None
-        folder = frames[0].path.rsplit("/", 1)[0] if "/" in frames[0].path else "."
+        root = self.document.images_root.name if self.document.images_root else ""
+        folder = frames[0].path.rsplit("/", 1)[0] if "/" in frames[0].path else root
         self.label.setText(f"Frame {self.current + 1} / {len(frames)}  ·  {folder}")
         self.slider.blockSignals(True)
         self.slider.setRange(0, len(frames) - 1)
@@ -216,10 +218,10 @@ class SequenceDock(QWidget):
         self.track_list.clear()
         for track in self.tracks:
             category = self.document.category(track.category_id)
-            keyframes = len(track.keyframes)
+            keyframes, frames = len(track.keyframes), len(track.frames)
             text = (
                 f"#{track.id}  {category.name}  ·  {keyframes} keyframe"
-                f"{'s' if keyframes != 1 else ''}, {len(track.frames)} frames"
+                f"{'s' if keyframes != 1 else ''}, {frames} frame{'s' if frames != 1 else ''}"
             )
             item = QListWidgetItem(f"● {text}")
             item.setForeground(QColor(category.color))
