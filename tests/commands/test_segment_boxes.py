@@ -67,9 +67,10 @@ def test_cached_embeddings_are_reused(folder, tiny_checkpoint, tmp_path, monkeyp
     monkeypatch.setattr(SamSegmenter, "encode", no_encode)
     second = tmp_path / "second.json"
     assert segment(folder, tiny_checkpoint, boxes, second, "--cache-dir", str(cache)) == 0
-    assert json.loads(first.read_text())["annotations"] == json.loads(second.read_text())[
-        "annotations"
-    ]
+    assert (
+        json.loads(first.read_text())["annotations"]
+        == json.loads(second.read_text())["annotations"]
+    )
 
 
 def test_a_list_of_detections_naming_files(folder, tiny_checkpoint, tmp_path):

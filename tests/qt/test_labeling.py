@@ -172,9 +172,7 @@ def test_answers_for_another_image_are_ignored(qtbot, setup):
     assert not controller.scene.has_candidate_overlay()
 
 
-def test_refining_an_annotation_prompts_with_its_mask_and_replaces_it_in_one_step(
-    qtbot, setup
-):
+def test_refining_an_annotation_prompts_with_its_mask_and_replaces_it_in_one_step(qtbot, setup):
     controller, document, undo_stack, segmenter, _, image, _ = setup
     _encode(setup)
     controller.add_point(100, 75, True)

@@ -138,9 +138,7 @@ def test_the_eraser_cuts_an_annotation_keeping_parts_and_holes(qtbot, app):
 def test_painting_on_the_models_candidate_before_accepting(qtbot, app):
     segmenter = FakeSegmenter()
     app.engine.engineChanged.emit(segmenter)
-    qtbot.waitUntil(
-        lambda: app.encodings.state(app.navigator.current) is EncodingState.READY
-    )
+    qtbot.waitUntil(lambda: app.encodings.state(app.navigator.current) is EncodingState.READY)
     view = app.window.view
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
                      pos=view.mapFromScene(QPointF(200, 150)))  # fmt: skip

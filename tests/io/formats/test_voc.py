@@ -51,7 +51,10 @@ def test_export_is_pixel_exact_where_instances_are_visible(coco_document, tmp_pa
             exported = objects == index
             # Later instances are painted over earlier ones: what is visible is exact.
             later = np.logical_or.reduce(
-                [annotation_mask(a, image) for a in annotations[annotations.index(annotation) + 1:]]
+                [
+                    annotation_mask(a, image)
+                    for a in annotations[annotations.index(annotation) + 1 :]
+                ]
                 or [np.zeros_like(mask)]
             )
             assert np.array_equal(exported, mask & ~later)

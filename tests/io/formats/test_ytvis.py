@@ -59,8 +59,12 @@ def test_videos_tracks_and_masks(tmp_path):
     assert car["segmentations"][1] is None and car["areas"][1] is None
     images = {image.path: image for image in document.images()}
     for frame, annotation in ((0, made[0]), (2, made[1])):
-        decoded = mask_utils.decode({**car["segmentations"][frame],
-                                     "counts": car["segmentations"][frame]["counts"].encode()})
+        decoded = mask_utils.decode(
+            {
+                **car["segmentations"][frame],
+                "counts": car["segmentations"][frame]["counts"].encode(),
+            }
+        )
         expected = annotation_mask(annotation, images[clip["file_names"][frame]])
         np.testing.assert_array_equal(decoded.astype(bool), expected)
         assert car["areas"][frame] == int(expected.sum())
