@@ -47,6 +47,10 @@ from sam_annotator.qt.workers import BackgroundWorker, describe
 MIN_PART_AREA = 20  # pixels: specks of a propagated mask dropped, as for accepted masks
 
 
+def _frames(count: int) -> str:
+    return f"{count} frame" if count == 1 else f"{count} frames"
+
+
 @dataclass(frozen=True)
 class _Run:
     """One propagation: its track, its frames (in sequence order) and its progress."""
@@ -214,14 +218,14 @@ class TrackingController(QObject):
     def _on_finished(self, _key, run_id) -> None:
         run = self._run
         if run is not None and run.id == run_id:
-            self._end(f"Propagated track {run.track_id} over {self._done} frames")
+            self._end(f"Propagated track {run.track_id} over {_frames(self._done)}")
 
     def _on_failed(self, key, error: BaseException) -> None:
         run = self._run
         if run is None or key != ("track", run.id):
             return
         if isinstance(error, TrackingCancelledError):
-            self._end(f"Propagation cancelled: {self._done} frames kept")
+            self._end(f"Propagation cancelled: {_frames(self._done)} kept")
         elif isinstance(error, (UnsupportedOperationError, TrackingError, ValueError)):
             self._end(f"Not propagated: {error}")
         else:

@@ -137,7 +137,7 @@ def test_cancel_keeps_what_arrived(qtbot, setup):
     controller.cancel()
     tracker.proceed.set()
     qtbot.waitUntil(lambda: not controller.running)
-    assert messages[-1] == "Propagation cancelled: 1 frames kept"
+    assert messages[-1] == "Propagation cancelled: 1 frame kept"
     assert [len(document.annotations(i)) for i in frames] == [1, 1, 0, 0, 0, 0]
 
 
