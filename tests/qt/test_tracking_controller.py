@@ -127,13 +127,22 @@ def test_a_run_sends_the_keyframes_and_lands_frame_by_frame_as_one_undo_step(qtb
     assert not is_propagated(document.annotation(on_four.id))
 
 
-def test_cancel_keeps_what_arrived(qtbot, setup):
-    document, stack, controller, engines, messages = setup
+def paused_after_one_frame(qtbot, setup) -> ScriptedTracker:
+    """A forward run from frame 1 whose tracker waits after answering frame 2."""
+    document, stack, controller, engines, _ = setup
     engines["current"] = tracker = ScriptedTracker(pause_after=1)
     frames = frame_ids(document)
-    first = add_square(document, stack, frames[0])
-    assert controller.propagate(frames[0], first, Direction.FORWARD)
+    assert controller.propagate(
+        frames[0], add_square(document, stack, frames[0]), Direction.FORWARD
+    )
     qtbot.waitUntil(lambda: len(document.annotations(frames[1])) == 1)
+    return tracker
+
+
+def test_cancel_keeps_what_arrived(qtbot, setup):
+    document, _, controller, _, messages = setup
+    frames = frame_ids(document)
+    tracker = paused_after_one_frame(qtbot, setup)
     controller.cancel()
     tracker.proceed.set()
     qtbot.waitUntil(lambda: not controller.running)
@@ -142,12 +151,8 @@ def test_cancel_keeps_what_arrived(qtbot, setup):
 
 
 def test_opening_another_dataset_drops_the_rest_of_a_run(qtbot, setup):
-    document, stack, controller, engines, messages = setup
-    engines["current"] = tracker = ScriptedTracker(pause_after=1)
-    frames = frame_ids(document)
-    first = add_square(document, stack, frames[0])
-    assert controller.propagate(frames[0], first, Direction.FORWARD)
-    qtbot.waitUntil(lambda: len(document.annotations(frames[1])) == 1)
+    document, _, controller, _, messages = setup
+    tracker = paused_after_one_frame(qtbot, setup)
     other = Document()
     for index in range(6):
         other.add_image(f"other/{index}.jpg", W, H)
