@@ -1,13 +1,14 @@
 """Propagating an object through a sequence of frames (model/tracks.py says what sequences,
 tracks and keyframes are).
 
-`T` (both ways), `.` (forward) and `,` (backward) propagate the selected annotation from
-the current frame: it becomes a keyframe of its track (a new track if it had none), every
-keyframe of the track conditions the tracker (``Segmenter.track``, on this controller's
-own worker), and the frames up to the next keyframes each way are recomputed, so a
-correction re-propagates only the frames it affects. Each answer becomes that frame's
-propagated shape as it arrives (converted to polygons on the worker), the whole run one
-undo step; progress shows in the status bar and `Esc` cancels (what arrived is kept).
+`T` (both ways), `.` (forward) and `,` (backward) propagate the selected annotation (else
+the frame's newest one) from the current frame: it becomes a keyframe of its track (a new
+track if it had none), every keyframe of the track conditions the tracker
+(``Segmenter.track``, on this controller's own worker), and the frames up to the next
+keyframes each way are recomputed, so a correction re-propagates only the frames it
+affects. Each answer becomes that frame's propagated shape as it arrives (converted to
+polygons on the worker), the whole run one undo step; progress shows in the status bar
+and `Esc` cancels (what arrived is kept).
 """
 
 from __future__ import annotations
@@ -102,8 +103,12 @@ class TrackingController(QObject):
     def propagate(
         self, image_id: int | None, annotation_id: int | None, direction: Direction
     ) -> bool:
-        """Propagate ``annotation_id`` (on ``image_id``) ``direction``; False, with the
-        reason in a message, when it cannot start."""
+        """Propagate ``annotation_id`` (on ``image_id``; None: the frame's newest
+        annotation, so `Enter` then `T` propagates what was just accepted) ``direction``;
+        False, with the reason in a message, when it cannot start."""
+        if annotation_id is None and image_id is not None:
+            on_frame = self.document.annotations(image_id)
+            annotation_id = max((a.id for a in on_frame), default=None)
         why = self._refusal(image_id, annotation_id)
         if why:
             self.message.emit(why)
@@ -155,7 +160,7 @@ class TrackingController(QObject):
         if image_id is None:
             return "Open a sequence of frames first"
         if annotation_id is None or not self.document.has_annotation(annotation_id):
-            return "Select the object to propagate (Ctrl+click it)"
+            return "Label the object on this frame first (or Ctrl+click one to propagate)"
         if self.document.annotation(annotation_id).image_id != image_id:
             return "Select the object to propagate on this frame (Ctrl+click it)"
         if len(sequence_of(self.document.images(), image_id)) < 2:

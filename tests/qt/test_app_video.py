@@ -93,9 +93,9 @@ def test_a_video_is_labelled_by_propagation_corrected_exported_and_reopened(
     key(qtbot, app, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: len(document.annotations(frames[0].id)) == 1, timeout=20000)
     (keyframe,) = document.annotations(frames[0].id)
-    app.labeling.select(keyframe.id)
 
-    # "." propagates forward: every later frame gets the tracker's shape, one undo step.
+    # "." propagates it (the frame's newest annotation) forward: every later frame gets the
+    # tracker's shape, one undo step.
     steps = len(app.undo_stack)
     messages = propagate(qtbot, app, Qt.Key.Key_Period)
     assert messages[-1] == f"Propagated track 1 over {FRAMES - 1} frames"
@@ -177,7 +177,7 @@ def test_propagation_says_why_it_cannot_start(qtbot, tmp_path, gray_app):
     messages = []
     app.tracking.message.connect(messages.append)
     key(qtbot, app, Qt.Key.Key_T)
-    assert messages[-1] == "Select the object to propagate (Ctrl+click it)"
+    assert messages[-1] == "Label the object on this frame first (or Ctrl+click one to propagate)"
     image = app.navigator.current
     category = app.categories.add("thing")
     annotation = app.document.make_annotation(image, category, [[5, 5, 20, 5, 20, 20, 5, 20]])
