@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -54,13 +55,16 @@ def _frames(count: int) -> str:
 
 @dataclass(frozen=True)
 class _Run:
-    """One propagation: its track, its frames (in sequence order) and its progress."""
+    """One propagation: its track, its frames (in sequence order), its size in frames,
+    what it asks the engine and its own cancel flag."""
 
     id: int
     track_id: int
     category_id: int
     frames: tuple[ImageRecord, ...]
     total: int
+    request: TrackRequest
+    cancel: threading.Event = field(default_factory=threading.Event)
 
 
 class TrackingController(QObject):
@@ -91,9 +95,9 @@ class TrackingController(QObject):
         self._answered.connect(self._on_answer)
         self.progress.connect(lambda done, total: window.show_progress("Propagating", done, total))
         document.events.reset.connect(self._on_reset)
-        self._cancel = threading.Event()
         self._runs = itertools.count(1)
         self._run: _Run | None = None
+        self._queue: deque[_Run] = deque()  # runs asked for while one was going
         self._done = 0
 
     @property
@@ -117,6 +121,9 @@ class TrackingController(QObject):
         annotation = self.document.annotation(annotation_id)
         frames = sequence_of(self.document.images(), image_id)
         track_id = track_id_of(annotation)
+        if any(r.track_id == track_id for r in (self._run, *self._queue) if r is not None):
+            self.message.emit(f"Track {track_id} is being propagated already")
+            return False
         if track_id is None or is_propagated(annotation):  # the person's shape now
             new_id = track_id or next_track_id(self.document.annotations())
             self.undo_stack.push(StartTrack(annotation_id, new_id))
@@ -141,13 +148,20 @@ class TrackingController(QObject):
         paths = tuple(self.path_of(f.id) for f in frames)
         request = TrackRequest(paths, keyframes, tuple(spans))
         run = _Run(next(self._runs), track_id, annotation.category_id, frames,
-                   sum(s.length for s in spans))  # fmt: skip
-        self._start(run, request)
+                   sum(s.length for s in spans), request)  # fmt: skip
+        if self._run is None:
+            self._start(run)
+        else:
+            self._queue.append(run)
+            self.message.emit(f"Track {track_id} will be propagated next "
+                              f"({len(self._queue)} waiting; Esc cancels all)")  # fmt: skip
         return True
 
     def cancel(self) -> None:
+        """Stop the running propagation (what arrived is kept) and drop the waiting ones."""
+        self._queue.clear()
         if self._run is not None:
-            self._cancel.set()
+            self._run.cancel.set()
 
     def shutdown(self) -> None:
         self.cancel()
@@ -155,8 +169,6 @@ class TrackingController(QObject):
 
     # -- the run -------------------------------------------------------------------------
     def _refusal(self, image_id: int | None, annotation_id: int | None) -> str:
-        if self._run is not None:
-            return "A propagation is running (Esc cancels it)"
         if image_id is None:
             return "Open a sequence of frames first"
         if annotation_id is None or not self.document.has_annotation(annotation_id):
@@ -172,11 +184,13 @@ class TrackingController(QObject):
             return f"{segmenter.name} cannot propagate through frames: load a SAM 2.1 model"
         return ""
 
-    def _start(self, run: _Run, request: TrackRequest) -> None:
+    def _start(self, run: _Run) -> None:
         segmenter = self.segmenter_of()
-        assert segmenter is not None
-        self._cancel.clear()
-        cancel, answered, min_area = self._cancel, self._answered.emit, self.min_part_area
+        if segmenter is None:
+            self._end("Not propagated: the model was unloaded")
+            return
+        request, cancel = run.request, run.cancel
+        answered, min_area = self._answered.emit, self.min_part_area
 
         def on_frame(index: int, mask: np.ndarray | None) -> None:
             polygons = None if mask is None else mask_to_polygons(mask, min_area=min_area).polygons
@@ -202,22 +216,26 @@ class TrackingController(QObject):
             ))  # fmt: skip
         except (DocumentError, KeyError) as error:
             self.message.emit(f"Propagation stopped: {error}")
-            self._cancel.set()
+            run.cancel.set()
             return
         self._done += 1
         self.progress.emit(self._done, run.total)
 
     def _end(self, text: str) -> None:
+        """The run is over: say so, then start the next waiting one."""
         self._run = None
+        self.message.emit(text)
+        if self._queue:
+            self._start(self._queue.popleft())
+            return
         self.window.hide_progress()
         self.runChanged.emit(False)
-        self.message.emit(text)
 
     def _on_reset(self) -> None:
         """Another dataset was opened: its image ids mean other images, so the run's
-        remaining answers are dropped."""
+        remaining answers are dropped and the waiting runs forgotten."""
         if self._run is not None:
-            self._cancel.set()
+            self.cancel()
             self._end("Propagation stopped: another dataset was opened")
 
     def _on_finished(self, _key, run_id) -> None:

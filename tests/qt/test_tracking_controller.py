@@ -207,3 +207,36 @@ def test_every_refusal_says_why_and_changes_nothing(qtbot, setup):
     stack.push(AddAnnotations(sides))
     assert not controller.propagate(frames[2], sides[1].id, Direction.BOTH)
     assert messages[-1].startswith("Track 8: no frames to propagate to both")
+
+
+def test_objects_asked_for_during_a_run_wait_their_turn(qtbot, setup):
+    document, stack, controller, engines, messages = setup
+    frames = frame_ids(document)
+    tracker = paused_after_one_frame(qtbot, setup)  # track 1 from frame 1
+    second = add_square(document, stack, frames[0], x=30)
+    assert controller.propagate(frames[0], second, Direction.FORWARD)
+    assert messages[-1] == "Track 2 will be propagated next (1 waiting; Esc cancels all)"
+    on_two = document.annotations(frames[1])[0].id  # track 1's propagated shape
+    assert not controller.propagate(frames[1], on_two, Direction.FORWARD)
+    assert messages[-1] == "Track 1 is being propagated already"
+    tracker.proceed.set()
+    qtbot.waitUntil(lambda: not controller.running)
+    assert messages[-3:] == [
+        "Propagated track 1 over 5 frames",
+        "Propagating track 2… (Esc cancels)",
+        "Propagated track 2 over 5 frames",
+    ]
+    assert [len(document.annotations(i)) for i in frames] == [2] * 6
+
+
+def test_esc_also_drops_the_waiting_runs(qtbot, setup):
+    document, stack, controller, engines, messages = setup
+    frames = frame_ids(document)
+    tracker = paused_after_one_frame(qtbot, setup)
+    assert controller.propagate(
+        frames[0], add_square(document, stack, frames[0], 30), Direction.FORWARD
+    )
+    controller.cancel()
+    tracker.proceed.set()
+    qtbot.waitUntil(lambda: not controller.running)
+    assert len(tracker.requests) == 1 and messages[-1] == "Propagation cancelled: 1 frame kept"
