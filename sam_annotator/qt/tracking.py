@@ -8,7 +8,8 @@ track if it had none), every keyframe of the track conditions the tracker
 keyframes each way are recomputed, so a correction re-propagates only the frames it
 affects. Each answer becomes that frame's propagated shape as it arrives (converted to
 polygons on the worker), the whole run one undo step; progress shows in the status bar
-and `Esc` cancels (what arrived is kept).
+and `Esc` cancels (what arrived is kept). Another object asked for during a run waits
+its turn.
 """
 
 from __future__ import annotations
