@@ -64,6 +64,10 @@ class VideoState:
     frames: VideoFrames
     objects: dict[object, ObjectTrack] = field(default_factory=dict)  # by object id, in order
     _features: tuple[int, FrameFeatures] | None = None
+    # Features of frames prompted since the last propagation, whose memories are still to
+    # be encoded (about 20 MiB a frame, dropped when they are): so many keyframes cost one
+    # encoder run each, not two.
+    _prompted_features: dict[int, FrameFeatures] = field(default_factory=dict)
     _memory_position: torch.Tensor | None = None  # the same for every frame: kept once
 
     @property
@@ -114,6 +118,7 @@ class SAM2VideoPredictor:
     def reset_state(self, state: VideoState) -> None:
         """Forget every object, prompt and result."""
         state.objects.clear()
+        state._prompted_features.clear()
 
     def _track(self, state: VideoState, obj_id: object) -> ObjectTrack:
         return state.objects.setdefault(obj_id, ObjectTrack())
@@ -193,8 +198,10 @@ class SAM2VideoPredictor:
         """Run the frame with its new prompt; kept aside (no memory yet) until the next
         propagation, as the official does."""
         reverse = False if is_init else track.tracked[frame_idx]
+        features = self._features(state, frame_idx)
+        state._prompted_features[frame_idx] = features
         output = self.model.track_step(
-            frame_idx, is_init, self._features(state, frame_idx), points, mask,
+            frame_idx, is_init, features, points, mask,
             track.cond, track.non_cond, state.num_frames, track_in_reverse=reverse,
             run_mem_encoder=False, prev_sam_mask_logits=prev_logits,
         )  # fmt: skip
@@ -278,6 +285,7 @@ class SAM2VideoPredictor:
                 raise RuntimeError(f"object {obj_id!r} has no prompts: add some or remove it")
             for frame_idx in track.cond:
                 track.non_cond.pop(frame_idx, None)
+        state._prompted_features.clear()
 
     @staticmethod
     def _stored(state: VideoState, output: FrameOutput) -> FrameOutput:
@@ -319,9 +327,12 @@ class SAM2VideoPredictor:
 
     # -- helpers -------------------------------------------------------------------------
     def _features(self, state: VideoState, frame_idx: int) -> FrameFeatures:
-        """The frame's image features (the last frame's are kept)."""
+        """The frame's image features (the last frame's are kept, and those of frames
+        prompted since the last propagation)."""
         if state._features is not None and state._features[0] == frame_idx:
             return state._features[1]
+        if frame_idx in state._prompted_features:
+            return state._prompted_features[frame_idx]
         features = self.model.frame_features(state.frames[frame_idx][None].to(self.model.device))
         state._features = (frame_idx, features)
         return features

@@ -119,7 +119,12 @@ def test_a_video_is_labelled_by_propagation_corrected_exported_and_reopened(
     app.undo_stack.push(EditPolygon(tracked.id, moved))
     app.labeling.select(tracked.id)
     qtbot.waitUntil(lambda: dock.track().keyframes == [0, 2])
+    model, encoded = app.engine.segmenter.model, []
+    encode = model.frame_features
+    model.frame_features = lambda image: encoded.append(image.sum().item()) or encode(image)
     assert propagate(qtbot, app, Qt.Key.Key_T)[-1] == "Propagated track 1 over 2 frames"
+    assert len(encoded) == len(set(encoded)) == 4  # each frame once: keyframes 1, 3; 4, 2
+    del model.frame_features
     second_run = shapes(app, frames)
     assert second_run[0] == first_run[0] and document.annotation(tracked.id).polygons == moved
     # What SAM 2 answers with both keyframes, forward from frame 3 then back from it
