@@ -57,6 +57,9 @@ class ObjectTrack:
         return None
 
 
+PROMPTED_FEATURES_KEPT = 8  # frames: about 160 MiB of features at most
+
+
 @dataclass
 class VideoState:
     """An inference session on one video (what the official calls ``inference_state``)."""
@@ -65,8 +68,8 @@ class VideoState:
     objects: dict[object, ObjectTrack] = field(default_factory=dict)  # by object id, in order
     _features: tuple[int, FrameFeatures] | None = None
     # Features of frames prompted since the last propagation, whose memories are still to
-    # be encoded (about 20 MiB a frame, dropped when they are): so many keyframes cost one
-    # encoder run each, not two.
+    # be encoded (about 20 MiB a frame, dropped when they are; at most
+    # PROMPTED_FEATURES_KEPT frames): so a few keyframes cost one encoder run each, not two.
     _prompted_features: dict[int, FrameFeatures] = field(default_factory=dict)
     _memory_position: torch.Tensor | None = None  # the same for every frame: kept once
 
@@ -199,7 +202,8 @@ class SAM2VideoPredictor:
         propagation, as the official does."""
         reverse = False if is_init else track.tracked[frame_idx]
         features = self._features(state, frame_idx)
-        state._prompted_features[frame_idx] = features
+        if len(state._prompted_features) < PROMPTED_FEATURES_KEPT:
+            state._prompted_features[frame_idx] = features
         output = self.model.track_step(
             frame_idx, is_init, features, points, mask,
             track.cond, track.non_cond, state.num_frames, track_in_reverse=reverse,
