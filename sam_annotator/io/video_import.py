@@ -38,6 +38,11 @@ def frames_folder_for(video: Path) -> Path:
     return video.with_name(f"{video.stem}_frames")
 
 
+def is_extracted_video(folder: str | Path) -> bool:
+    """Whether ``folder`` holds the frames of a video extracted here."""
+    return (Path(folder) / MANIFEST).is_file()
+
+
 def _stamp(video: Path) -> dict[str, Any]:
     stat = video.stat()
     return {"video": video.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

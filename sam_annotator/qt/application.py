@@ -2,7 +2,8 @@
 and connects every action of the action table to its handler.
 
 Nothing here holds labeling state: the Document and UndoStack are the model; the
-controllers (labeling, navigation, project, engine) act on them; the widgets show them.
+controllers (labeling, navigation, project, engine, tracking, ...) act on them; the
+widgets show them. What Enter / Esc / Tab / X / Ctrl+Z mean in each mode: mode_keys.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sam_annotator.config import AppDirs, SettingsError, accept_min_part_area
 from sam_annotator.inference.checkpoints import CheckpointNotFoundError, resolve_checkpoint
 from sam_annotator.inference.encoding_store import EncodingStore
 from sam_annotator.io.pixel_cache import PixelCache
+from sam_annotator.io.video_import import is_extracted_video
 from sam_annotator.model.document import Document
 from sam_annotator.model.tracks import Direction, track_id_of
 from sam_annotator.model.undo_stack import UndoStack
@@ -32,6 +34,7 @@ from sam_annotator.qt.encodings import EncodingService
 from sam_annotator.qt.engine import EngineController
 from sam_annotator.qt.labeling import LabelingController
 from sam_annotator.qt.main_window import MainWindow
+from sam_annotator.qt.mode_keys import ModeKeys
 from sam_annotator.qt.navigation import Navigator
 from sam_annotator.qt.paint_tool import PaintTool
 from sam_annotator.qt.polygon_tool import PolygonTool
@@ -66,7 +69,7 @@ class LabelingApp(QObject):
         self.window.add_dock("Categories", self.categories, RIGHT)
         self.window.add_dock("Annotations", self.annotations, RIGHT)
         self.sequence = SequenceDock(self.document)
-        self.window.add_dock("Sequence", self.sequence, BOTTOM)
+        self.sequence_dock = self.window.add_dock("Sequence", self.sequence, BOTTOM)
         self.encodings = EncodingService(lambda image_id: self.navigator.load_pixels(image_id))
         self.encoding_store = EncodingStore(
             dirs.embeddings, self._cache_bound(), lambda image_id: self.navigator.path_of(image_id)
@@ -95,11 +98,17 @@ class LabelingApp(QObject):
         self.tracking = TrackingController(
             w, self.document, self.undo_stack, self.navigator.path_of, lambda: self.engine.segmenter
         )
+        self.keys = ModeKeys(
+            self.labeling, self.polygon_tool, self.paint_tool, self.proposals, self.review,
+            self.tracking, self.show_message,
+        )  # fmt: skip
         self._connect()
 
     # -- wiring --------------------------------------------------------------------------
     def _connect(self) -> None:
-        w, lab, nav, proj = self.window, self.labeling, self.navigator, self.project
+        w, lab, nav, proj, keys = (
+            self.window, self.labeling, self.navigator, self.project, self.keys
+        )  # fmt: skip
         sources = (
             lab, nav, proj, self.engine, self.categories, self.proposals, self.polygon_tool,
             self.paint_tool, self.review, self.tracking,
@@ -114,25 +123,25 @@ class LabelingApp(QObject):
             "file.export": proj.choose_export,
             "file.choose_model": self.choose_model,
             "file.quit": w.close,
-            "edit.undo": self.undo,
+            "edit.undo": keys.undo,
             "edit.redo": lab.redo,
             "edit.delete": lab.delete_selected,
             "edit.preferences": self.edit_shortcuts,
-            "segment.accept": self.accept,
-            "segment.clear": self.escape,
+            "segment.accept": keys.accept,
+            "segment.clear": keys.escape,
             "segment.refine_selected": lab.refine_selected,
-            "tool.polygon": self.toggle_polygon_tool,
+            "tool.polygon": keys.toggle_polygon_tool,
             "tool.remove_vertex": self.polygon_tool.remove_last,
-            "tool.brush": lambda: self.use_paint_tool(erase=False),
-            "tool.eraser": lambda: self.use_paint_tool(erase=True),
+            "tool.brush": lambda: keys.use_paint_tool(erase=False),
+            "tool.eraser": lambda: keys.use_paint_tool(erase=True),
             "tool.brush_smaller": lambda: self.paint_tool.resize(grow=False),
             "tool.brush_larger": lambda: self.paint_tool.resize(grow=True),
-            "segment.next_candidate": lambda: self.next_candidate(1),
-            "segment.previous_candidate": lambda: self.next_candidate(-1),
+            "segment.next_candidate": lambda: keys.next_candidate(1),
+            "segment.previous_candidate": lambda: keys.next_candidate(-1),
             "segment.everything": self.segment_everything,
-            "segment.reject_proposal": self.reject,
+            "segment.reject_proposal": keys.reject,
             "review.start": self.review.start,
-            "segment.accept_all_proposals": self.accept_all_proposals,
+            "segment.accept_all_proposals": keys.accept_all_proposals,
             "label.choose": self.choose_category,
             "label.new_category": self.categories.add,
             "track.both": lambda: self.propagate(Direction.BOTH),
@@ -177,6 +186,7 @@ class LabelingApp(QObject):
         nav.imageChanged.connect(self.sequence.show_image)
         self.sequence.frameRequested.connect(nav.open)
         self.sequence.trackChosen.connect(lab.select)
+        self.tracking.runChanged.connect(lambda running: running and self.sequence_dock.show())
         lab.selectionChanged.connect(self._show_track_of)
         self.engine.engineChanged.connect(self._on_engine)
         self.engine.loadFailed.connect(self._on_load_failed)
@@ -227,82 +237,6 @@ class LabelingApp(QObject):
             value = DEFAULT_CACHE_GB
         return int(value * 2**30)
 
-    # -- prompts and proposals share Enter / Tab / Esc -----------------------------------
-    def _reviewing(self) -> bool:
-        """Proposals are under review and no object is being prompted."""
-        return self.proposals.review is not None and not self.labeling.session.is_active
-
-    def _reviewing_annotations(self) -> bool:
-        """A review pass runs and no object is being prompted or painted."""
-        return (
-            self.review.active
-            and not self.labeling.session.is_active
-            and not self.paint_tool.active
-        )
-
-    def undo(self) -> None:
-        """Ctrl+Z: the last polygon vertex or brush stroke while drawing or painting, else
-        the labeling undo."""
-        if self.polygon_tool.active:
-            self.polygon_tool.remove_last()
-        elif self.paint_tool.active:
-            self.paint_tool.undo_stroke()
-        else:
-            self.labeling.undo()
-
-    def toggle_polygon_tool(self) -> None:
-        if not self.polygon_tool.active:
-            self.paint_tool.finish()
-            self.labeling.clear_prompts()  # one object at a time
-        self.polygon_tool.toggle()
-
-    def use_paint_tool(self, erase: bool) -> None:
-        self.polygon_tool.cancel()  # one tool at a time
-        self.paint_tool.use(erase)
-
-    def accept(self) -> None:
-        if self.polygon_tool.active:
-            self.polygon_tool.finish()
-        elif self.paint_tool.active:
-            self.paint_tool.finish()
-        elif self._reviewing():
-            self._with_category(self.proposals.accept)
-        elif self._reviewing_annotations():
-            self.review.accept()
-        else:
-            self.labeling.accept()
-
-    def reject(self) -> None:
-        if self.proposals.active:
-            self.proposals.reject()
-        elif self._reviewing_annotations():
-            self.review.reject()
-
-    def next_candidate(self, step: int) -> None:
-        if self._reviewing():
-            self.proposals.step(step)
-        elif self._reviewing_annotations():
-            self.review.skip(step)
-        else:
-            self.labeling.cycle(step)
-
-    def escape(self) -> None:
-        if self.polygon_tool.active:
-            self.polygon_tool.cancel()
-        elif self.paint_tool.active:
-            self.paint_tool.cancel()
-        elif self.labeling.session.is_active:
-            self.labeling.clear_prompts()
-        elif self.tracking.running:
-            self.tracking.cancel()
-        elif self.proposals.active:
-            self.proposals.cancel()
-            self.proposals.end_review()
-        elif self.review.active:
-            self.review.stop()
-        else:
-            self.labeling.clear_prompts()
-
     def propagate(self, direction: Direction) -> None:
         self.tracking.propagate(self.navigator.current, self.labeling.selected, direction)
 
@@ -317,17 +251,6 @@ class LabelingApp(QObject):
         pixels = self.navigator.load_pixels(image_id)
         encoded = self.encodings.get(image_id)
         self.proposals.start(image_id, pixels, self.engine.segmenter, encoded)
-
-    def accept_all_proposals(self) -> None:
-        self._with_category(self.proposals.accept_all)
-
-    def _with_category(self, action) -> None:
-        try:
-            category_id = self.labeling.current_category()
-        except ValueError as error:
-            self.show_message(str(error))
-            return
-        action(category_id)
 
     # -- handlers ------------------------------------------------------------------------
     def show_message(self, text: str) -> None:
@@ -367,6 +290,10 @@ class LabelingApp(QObject):
             self.engine.use_grabcut()
 
     def _on_opened(self, workspace) -> None:
+        # The timeline where it helps: a video's frames, or a dataset with tracks (View
+        # -> Sequence shows it anywhere; a propagation shows it too).
+        tracked = any(track_id_of(a) for a in self.document.annotations())
+        self.sequence_dock.setVisible(is_extracted_video(workspace.images_dir) or tracked)
         for relative, reason in workspace.unreadable.items():
             self.show_message(f"{relative}: {reason}")
         images = self.document.images()

@@ -80,7 +80,7 @@ def test_a_video_is_labelled_by_propagation_corrected_exported_and_reopened(
     document, dock = app.document, app.sequence
     frames = dock.frames
     assert [f.path for f in frames] == [f"frame_{i:06d}.jpg" for i in range(1, FRAMES + 1)]
-    assert dock.label.text().startswith(f"Frame 1 / {FRAMES}")
+    assert dock.label.text().startswith(f"Frame 1 / {FRAMES}") and app.sequence_dock.isVisible()
 
     # Label the car on frame 1 with a box, as on any image.
     qtbot.waitUntil(lambda: app.encodings.state(frames[0].id) is EncodingState.READY, timeout=60000)
@@ -179,6 +179,7 @@ def frames_dir(video):
 
 def test_propagation_says_why_it_cannot_start(qtbot, tmp_path, gray_app):
     app = gray_app(("a.png", "b.png"), (40, 30))
+    assert not app.sequence_dock.isVisible()  # photos: no timeline until there is a track
     messages = []
     app.tracking.message.connect(messages.append)
     key(qtbot, app, Qt.Key.Key_T)

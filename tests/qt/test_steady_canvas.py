@@ -69,7 +69,7 @@ def test_progress_proposals_tools_and_dialogs_do_not_move_the_image(qtbot, tmp_p
                      window.hide_progress),
         "proposals": (lambda: window.scene.set_proposals([square], 0),
                       lambda: window.scene.set_proposals([], None)),
-        "brush": (lambda: app.use_paint_tool(erase=False), app.paint_tool.cancel),
+        "brush": (lambda: app.keys.use_paint_tool(erase=False), app.paint_tool.cancel),
         "review": (app.review.start, app.review.stop),
     }  # fmt: skip
     for zoom in (None, 2.0):
