@@ -60,3 +60,22 @@ def keep_freed_memory() -> bool:
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     )
     return _applied
+
+
+def release_freed_memory() -> bool:
+    """Give the pages of freed heap memory back to the system now (glibc's
+    ``malloc_trim(0)``): a long propagation interleaves its small, long-lived per-frame
+    state with large temporaries, and with :func:`keep_freed_memory` the holes between them
+    would otherwise stay resident. Costs page faults on the next frame (milliseconds, a
+    frame takes seconds). False where it does not apply (not Linux/glibc)."""
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = (ctypes.c_size_t,)
+    trim.restype = ctypes.c_int
+    trim(0)
+    return True

@@ -9,7 +9,10 @@ session: the keyframes are the whole state, so undo, edits and a restart need no
 tracker state (decision record 0007).
 
 Memory: the session keeps per frame its low-res logits and a bfloat16 memory (about
-0.8 MiB) and reads frames one at a time (``sam_core.sam2.video_frames``).
+0.8 MiB) and reads frames one at a time (``sam_core.sam2.video_frames``). The freed
+temporaries of each frame are handed back to the system after it (``malloc_trim``):
+with the app's allocator settings, the holes they left between the small per-frame
+states otherwise stayed resident (2.9 MiB per frame instead of 0.8 in a 60-frame probe).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import torch
 
+from sam_annotator.inference.allocator import release_freed_memory
 from sam_annotator.inference.segmenter import (
     FrameAnswer,
     TrackingCancelledError,
@@ -59,6 +63,8 @@ def track_object(
                     if frame_index not in request.keyframes:
                         mask = (logits[0, 0] > 0).cpu().numpy()
                         on_frame(frame_index, mask if mask.any() else None)
+                    del logits
+                    release_freed_memory()  # the frame's temporaries leave no holes
                     _stop_if(cancel)
     except VideoFramesError as error:
         raise TrackingError(str(error)) from None
