@@ -25,7 +25,7 @@ def choose_video(parent: QWidget) -> Path | None:
 
 def frames_of(parent: QWidget, video: Path) -> Path | None:
     """The folder of ``video``'s frames (extracting them now with a progress dialog), or
-    None when cancelled or impossible (the reason shown)."""
+    None when cancelled; VideoImportError when it cannot be made."""
     dialog = QProgressDialog(f"Extracting the frames of {video.name}…", "Cancel", 0, 0, parent)
     dialog.setMinimumDuration(300)
 

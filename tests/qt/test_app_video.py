@@ -10,6 +10,7 @@ import json
 import cv2
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QMessageBox
 
 from sam_annotator.config import AppDirs
 from sam_annotator.model.commands import AddAnnotation, EditPolygon
@@ -177,9 +178,19 @@ def frames_dir(video):
     return video.with_name(f"{video.stem}_frames")
 
 
-def test_propagation_says_why_it_cannot_start(qtbot, tmp_path, gray_app):
+def test_propagation_says_why_it_cannot_start(qtbot, tmp_path, gray_app, monkeypatch):
     app = gray_app(("a.png", "b.png"), (40, 30))
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: warnings.append(args[2]))
     assert not app.sequence_dock.isVisible()  # photos: no timeline until there is a track
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    project_messages = []
+    app.project.message.connect(project_messages.append)
+    assert not open_video(app.project, broken)
+    assert project_messages[-1] == f"Video not opened: {broken}: not a video OpenCV can decode"
+    assert warnings == [f"{broken}: not a video OpenCV can decode"]
+    assert len(app.document.images()) == 2  # the open dataset stays
     messages = []
     app.tracking.message.connect(messages.append)
     key(qtbot, app, Qt.Key.Key_T)
