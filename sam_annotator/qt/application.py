@@ -221,6 +221,7 @@ class LabelingApp(QObject):
             self.engine.use_grabcut()
 
     def shutdown(self) -> None:
+        self.tracking.cancel()  # stops between frames; what arrived is already autosaved
         self.project.shutdown()
         self.proposals.cancel()
         for worker_owner in (self.encodings, self.engine, self.tracking):
