@@ -73,8 +73,8 @@ def release_freed_memory() -> bool:
 
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    """glibc with ``mallopt`` / ``malloc_trim`` typed, or None elsewhere (looked up once:
-    ``platform.libc_ver`` reads the interpreter's binary)."""
+    """glibc with ``mallopt`` / ``malloc_trim`` typed (looked up once), or None
+    elsewhere."""
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return None
     try:
