@@ -54,16 +54,27 @@ def folder_of(image: ImageRecord) -> str:
     return "" if parent == "." else parent
 
 
+def _frames(images: Sequence[ImageRecord]) -> tuple[ImageRecord, ...]:
+    return tuple(sorted(images, key=lambda i: natural_key(i.path)))
+
+
+def sequences_in(images: Sequence[ImageRecord]) -> list[tuple[ImageRecord, ...]]:
+    """Every sequence: the images grouped by folder (folders in natural order), each in
+    natural order of the names."""
+    folders: dict[str, list[ImageRecord]] = {}
+    for image in images:
+        folders.setdefault(folder_of(image), []).append(image)
+    return [_frames(folders[f]) for f in sorted(folders, key=natural_key)]
+
+
 def sequence_of(images: Sequence[ImageRecord], image_id: int) -> tuple[ImageRecord, ...]:
-    """The frames of the sequence holding ``image_id``: the images of its folder in
-    natural order of their names (as the YouTube-VIS export orders them). KeyError for an
-    unknown id."""
+    """The frames of the sequence holding ``image_id`` (as :func:`sequences_in` orders
+    them). KeyError for an unknown id."""
     image = next((i for i in images if i.id == image_id), None)
     if image is None:
         raise KeyError(f"no image with id {image_id}")
     folder = folder_of(image)
-    frames = [i for i in images if folder_of(i) == folder]
-    return tuple(sorted(frames, key=lambda i: natural_key(i.path)))
+    return _frames([i for i in images if folder_of(i) == folder])
 
 
 def next_track_id(annotations: Collection[Annotation]) -> int:

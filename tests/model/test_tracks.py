@@ -15,6 +15,7 @@ from sam_annotator.model.tracks import (
     next_track_id,
     propagation_spans,
     sequence_of,
+    sequences_in,
     track_id_of,
     tracks_in,
 )
@@ -44,6 +45,7 @@ def test_a_sequence_is_one_folder_in_natural_order(doc):
     assert [i.path for i in frames(doc)] == names
     still = doc.images()[3]
     assert sequence_of(doc.images(), still.id) == (still,)
+    assert sequences_in(doc.images()) == [(still,), frames(doc)]  # root first
     with pytest.raises(KeyError):
         sequence_of(doc.images(), 99)
 

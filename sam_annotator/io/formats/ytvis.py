@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,9 +30,8 @@ from sam_annotator.io.atomic import atomic_write_bytes
 from sam_annotator.io.formats import NOTES_FILE
 from sam_annotator.io.formats.common import Progress, annotation_mask, snapshot_of
 from sam_annotator.model.document import Document, DocumentSnapshot
-from sam_annotator.model.natural_order import natural_key
 from sam_annotator.model.records import Annotation, ImageRecord
-from sam_annotator.model.tracks import TRACK_ID
+from sam_annotator.model.tracks import TRACK_ID, sequences_in
 
 NAME = "ytvis"
 TITLE = "YouTube-VIS JSON (video tracks)"
@@ -42,15 +41,6 @@ SOURCE_KIND = "file"
 DEFAULT_FILE = "ytvis.json"
 WRITE_OPTIONS: frozenset[str] = frozenset()
 READ_OPTIONS: frozenset[str] = frozenset()
-
-
-def videos_of(snapshot: DocumentSnapshot) -> list[list[ImageRecord]]:
-    """The project's images grouped by folder, each group sorted naturally (frames)."""
-    folders: dict[str, list[ImageRecord]] = defaultdict(list)
-    for image in snapshot.images:
-        folders[str(PurePosixPath(image.path).parent)].append(image)
-    ordered = sorted(folders.items(), key=lambda item: natural_key(item[0]))
-    return [sorted(images, key=lambda image: natural_key(image.path)) for _, images in ordered]
 
 
 def write(
@@ -67,7 +57,7 @@ def write(
         by_image[annotation.image_id].append(annotation)
     videos, tracks_out = [], []
     merged = recategorised = 0
-    all_videos = videos_of(snapshot)
+    all_videos = sequences_in(snapshot.images)
     for video_id, frames in enumerate(all_videos, start=1):
         first = frames[0]
         videos.append({"id": video_id, "width": first.width, "height": first.height,
