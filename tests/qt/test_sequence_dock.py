@@ -84,3 +84,20 @@ def test_more_frames_than_pixels_still_show_every_keyframe(qtbot):
     assert [i for i, (_, s, _) in enumerate(columns) if s is FrameState.KEYFRAME] == [100]
     assert columns[2][1] is FrameState.PROPAGATED
     strip.grab()  # paints without error
+
+
+def test_a_hidden_dock_computes_nothing_and_catches_up_when_shown(qtbot, setup):
+    document, stack, dock = setup
+    by_path = {i.path: i.id for i in document.images()}
+    dock.show_image(by_path["clip/f1.jpg"])
+    dock.hide()  # as the app keeps it for a folder of photos
+    dock.show_image(by_path["clip/f3.jpg"])
+    annotation = document.make_annotation(
+        by_path["clip/f3.jpg"], document.categories()[0].id, SQUARE, extra={"track_id": 4}
+    )
+    stack.push(AddAnnotation(annotation))
+    dock.refresh()  # what the refresh timer calls: hidden, it computes nothing
+    assert dock.current == 0 and dock.strip.states[2] is FrameState.NONE
+    dock.show()
+    assert dock.current == 2 and dock.label.text().startswith("Frame 3 / 4")
+    assert dock.strip.states[2] is FrameState.KEYFRAME and dock.track().id == 4

@@ -10,6 +10,7 @@ the sequence's tracks.
   its annotation on the current frame (when it has one) and shows it on the strip.
 
 Shown for images whose folder holds two or more images; a lone image shows a hint.
+Nothing is computed while the dock is hidden (the app hides it for folders of photos).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QShowEvent
 from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
@@ -139,6 +140,8 @@ class SequenceDock(QWidget):
         self._per_frame: list[tuple] = []  # each frame's annotations, as last read
         self._dirty: set[int] = set()  # image ids edited since
         self._stale = False
+        self._wanted: int | None = None  # the current image, shown or not
+        self._deferred = False  # the view is out of date while hidden
         events = document.events
         for signal in (events.annotations_added, events.annotations_removed,
                        events.annotations_changed):  # fmt: skip
@@ -152,7 +155,13 @@ class SequenceDock(QWidget):
     # -- what to show --------------------------------------------------------------------
     def show_image(self, image_id: int | None) -> None:
         """The current image changed: within the same sequence only the position moves;
-        another folder (or a reset) rebuilds the view."""
+        another folder (or a reset) rebuilds the view. While the dock is hidden (a folder
+        of photos) nothing is computed until it is shown."""
+        self._wanted = image_id
+        if not self.isVisible():
+            self._deferred = True
+            return
+        self._deferred = False
         if image_id is None:
             self.frames, self.current, self._index_of = (), -1, {}
         elif image_id in self._index_of and not self._stale:
@@ -179,8 +188,16 @@ class SequenceDock(QWidget):
     def _on_images_added(self, _images) -> None:
         self._stale = True  # the folder may have new frames: rebuilt at the next image
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._deferred:
+            self.show_image(self._wanted)
+
     def refresh(self) -> None:
         """Re-read the frames edited since (only those) and redraw."""
+        if self._deferred or not self.isVisible():
+            self._deferred = True  # redone when shown
+            return
         frames = self.frames
         if len(frames) < 2:
             self.label.setText("Not a sequence: a folder of frames opens as one.")
