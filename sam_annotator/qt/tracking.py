@@ -114,13 +114,13 @@ class TrackingController(QObject):
         if annotation_id is None and image_id is not None:
             on_frame = self.document.annotations(image_id)
             annotation_id = max((a.id for a in on_frame), default=None)
-        why = self._refusal(image_id, annotation_id)
+        frames = () if image_id is None else sequence_of(self.document.images(), image_id)
+        why = self._refusal(image_id, annotation_id, frames)
         if why:
             self.message.emit(why)
             return False
         assert image_id is not None and annotation_id is not None
         annotation = self.document.annotation(annotation_id)
-        frames = sequence_of(self.document.images(), image_id)
         track_id = track_id_of(annotation)
         if any(r.track_id == track_id for r in (self._run, *self._queue) if r is not None):
             self.message.emit(f"Track {track_id} is being propagated already")
@@ -169,14 +169,16 @@ class TrackingController(QObject):
         self.worker.shutdown(timeout=5.0)
 
     # -- the run -------------------------------------------------------------------------
-    def _refusal(self, image_id: int | None, annotation_id: int | None) -> str:
+    def _refusal(
+        self, image_id: int | None, annotation_id: int | None, frames: tuple[ImageRecord, ...]
+    ) -> str:
         if image_id is None:
             return "Open a sequence of frames first"
         if annotation_id is None or not self.document.has_annotation(annotation_id):
             return "Label the object on this frame first (or Ctrl+click one to propagate)"
         if self.document.annotation(annotation_id).image_id != image_id:
             return "Select the object to propagate on this frame (Ctrl+click it)"
-        if len(sequence_of(self.document.images(), image_id)) < 2:
+        if len(frames) < 2:
             return "This image is alone in its folder: propagation needs a folder of frames"
         segmenter = self.segmenter_of()
         if segmenter is None:
