@@ -180,6 +180,13 @@ class TrackingController(QObject):
             return "Select the object to propagate on this frame (Ctrl+click it)"
         if len(frames) < 2:
             return "This image is alone in its folder: propagation needs a folder of frames"
+        first, size = frames[0], (frames[0].width, frames[0].height)
+        other = next((f for f in frames if (f.width, f.height) != size), None)
+        if other is not None:
+            return (
+                f"Not a video: {other.path} is {other.width}x{other.height}, {first.path} "
+                f"{first.width}x{first.height} (propagation needs frames of one size)"
+            )
         segmenter = self.segmenter_of()
         if segmenter is None:
             return "No model is loaded yet"
@@ -253,6 +260,7 @@ class TrackingController(QObject):
         if isinstance(error, TrackingCancelledError):
             self._end(f"Propagation cancelled: {_frames(self._done)} kept")
         elif isinstance(error, (UnsupportedOperationError, TrackingError, ValueError)):
-            self._end(f"Not propagated: {error}")
+            kept = f" ({_frames(self._done)} kept)" if self._done else ""
+            self._end(f"Propagation stopped: {error}{kept}")
         else:
             self._end(f"Propagation failed: {describe(error)}")

@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from sam_annotator.inference.segmenter import TrackingCancelledError
+from sam_annotator.inference.segmenter import TrackingCancelledError, TrackingError
 from sam_annotator.model.commands import AddAnnotation, AddAnnotations
 from sam_annotator.model.document import Document
 from sam_annotator.model.geometry import segmentation_to_mask
@@ -171,6 +171,9 @@ def test_every_refusal_says_why_and_changes_nothing(qtbot, setup):
     alone = document.images()[6].id
     first = add_square(document, stack, frames[0])
     lone = add_square(document, stack, alone)
+    document.add_image("photos/small.jpg", W, H)
+    document.add_image("photos/large.jpg", 2 * W, H)
+    photo = add_square(document, stack, document.images()[7].id)
     cases = [
         ((None, None), "Open a sequence of frames first"),
         (
@@ -179,6 +182,11 @@ def test_every_refusal_says_why_and_changes_nothing(qtbot, setup):
         ),
         ((frames[1], first), "Select the object to propagate on this frame (Ctrl+click it)"),
         ((alone, lone), "This image is alone in its folder: propagation needs a folder of frames"),
+        (
+            (document.images()[7].id, photo),
+            "Not a video: photos/small.jpg is 64x48, photos/large.jpg 128x48 (propagation "
+            "needs frames of one size)",
+        ),
     ]
     steps = len(stack)
     for (image_id, annotation_id), reason in cases:
@@ -240,3 +248,19 @@ def test_esc_also_drops_the_waiting_runs(qtbot, setup):
     tracker.proceed.set()
     qtbot.waitUntil(lambda: not controller.running)
     assert len(tracker.requests) == 1 and messages[-1] == "Propagation cancelled: 1 frame kept"
+
+
+def test_a_run_that_fails_midway_says_what_it_kept(qtbot, setup):
+    document, stack, controller, engines, messages = setup
+
+    class FailingAfterOne(ScriptedTracker):
+        def track(self, request, on_frame, *, cancel=None):
+            on_frame(1, None)
+            raise TrackingError("/clip/f2.jpg: cannot read this frame")
+
+    engines["current"] = FailingAfterOne()
+    frames = frame_ids(document)
+    run(qtbot, controller, frames[0], add_square(document, stack, frames[0]), Direction.FORWARD)
+    assert messages[-1] == (
+        "Propagation stopped: /clip/f2.jpg: cannot read this frame (1 frame kept)"
+    )
