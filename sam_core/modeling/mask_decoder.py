@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -122,7 +125,12 @@ class MaskDecoder(nn.Module):
         return masks, iou_pred
 
     def _upscaled_masks(
-        self, image_tokens: torch.Tensor, hyper_in: torch.Tensor, height: int, width: int
+        self,
+        image_tokens: torch.Tensor,
+        hyper_in: torch.Tensor,
+        height: int,
+        width: int,
+        high_res: SubpixelFeatures | None = None,
     ) -> torch.Tensor:
         """``output_upscaling`` then the hypernetwork product: ``B x hw x C`` image tokens
         and ``B x M x C/8`` mask weights -> ``B x M x 4h x 4w`` mask logits.
@@ -134,22 +142,65 @@ class MaskDecoder(nn.Module):
         second maps each sub-pixel to its 2x2), the mask weights meet every output pixel's
         features, and only the M masks are rearranged into images: the values of the
         official upscale-then-product, without moving the large tensors between layouts.
+
+        ``high_res`` (SAM 2): its high-resolution levels in the rows' order, added after
+        the first and the second transposed convolution, before their activations, as
+        SAM 2's decoder does.
         """
         first, norm, first_act, second, second_act = self.output_upscaling
+        batch = image_tokens.shape[0]
         features = _subpixel_linear(first, image_tokens)  # B x hw*4 x C/4
+        if high_res is not None:
+            features.add_(high_res.s1.view(high_res.s1.shape[0], -1, features.shape[-1]))
         features = F.layer_norm(features, features.shape[-1:], norm.weight, norm.bias, norm.eps)
         features = first_act(features)
-        if is_erf_gelu(second_act):  # the GELU inside the product (see fused_ops)
+        if high_res is not None:
+            features = _subpixel_linear(second, features)  # B x hw*16 x C/8
+            features.add_(high_res.s0.view(high_res.s0.shape[0], -1, features.shape[-1]))
+            features = second_act(features)
+        elif is_erf_gelu(second_act):  # the GELU inside the product (see fused_ops)
             features = _subpixel_linear(second, features, gelu=True)  # B x hw*16 x C/8
         else:
             features = second_act(_subpixel_linear(second, features))
         masks = hyper_in @ features.transpose(1, 2)  # B x M x hw*16
         # Column (i, j, a, b, c, d) is output pixel (4i + 2a + c, 4j + 2b + d): pixel
         # shuffle places channel 8a + 4c + 2b + d of cell (i, j) there.
-        batch, count = masks.shape[:2]
+        count = masks.shape[1]
         masks = masks.view(batch, count, height, width, 2, 2, 2, 2)
         masks = masks.permute(0, 1, 4, 6, 5, 7, 2, 3).reshape(batch, count * 16, height, width)
         return F.pixel_shuffle(masks, 4)
+
+
+class SubpixelFeatures(NamedTuple):
+    """SAM 2's two high-resolution levels laid out as the upscaler's rows (see
+    ``MaskDecoder._upscaled_masks``), for an ``h x w`` embedding grid: ``s0`` is
+    ``feat_s0`` (``B x C/8 x 4h x 4w``) as ``B x h x w x 2 x 2 x 2 x 2 x C/8``, ``s1`` is
+    ``feat_s1`` (``B x C/4 x 2h x 2w``) as ``B x h x w x 2 x 2 x C/4``: row
+    ``(i, j, a, b, c, d)`` holds pixel ``(4i + 2a + c, 4j + 2b + d)``. Rearranging costs
+    a few milliseconds (a strided gather); predictors make it once per image."""
+
+    s0: torch.Tensor
+    s1: torch.Tensor
+
+    @classmethod
+    def of(cls, high_res_features: Sequence[torch.Tensor]) -> SubpixelFeatures:
+        """From the official ``[feat_s0, feat_s1]`` (image layout, high resolution first)."""
+        feat_s0, feat_s1 = high_res_features
+        return cls(_in_subpixel_order(feat_s0, 2), _in_subpixel_order(feat_s1, 1))
+
+
+def _in_subpixel_order(image: torch.Tensor, levels: int) -> torch.Tensor:
+    """``B x C x (2^k h) x (2^k w)`` -> ``B x h x w x (2 x 2) * k x C`` (k = ``levels``):
+    each image axis split into its cell and one sub-pixel index per level (coarsest
+    first), then the cell, the sub-pixel pairs and the channels in that order."""
+    batch, channels, height, width = image.shape
+    cell = 2**levels
+    split = image.view(batch, channels, height // cell, *[2] * levels, width // cell,
+                       *[2] * levels)  # fmt: skip
+    order = [0, 2, 3 + levels]  # B, i, j
+    for level in range(levels):
+        order += [3 + level, 4 + levels + level]  # a, b of this level
+    return split.permute(*order, 1).contiguous()
 
 
 def _subpixel_linear(

@@ -19,11 +19,13 @@ prompts in the 1024x1024 model-input frame; mask logits ``BxMx256x256``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
 from sam_core.modeling.common import token_major
-from sam_core.modeling.mask_decoder import MLP, MaskDecoder
+from sam_core.modeling.mask_decoder import MLP, MaskDecoder, SubpixelFeatures
 from sam_core.modeling.prompt_encoder import PromptEncoder
 from sam_core.modeling.transformer import TwoWayTransformer
 
@@ -78,7 +80,7 @@ class Sam2MaskDecoder(MaskDecoder):
         dense_prompt_embeddings: torch.Tensor,
         multimask_output: bool,
         repeat_image: bool,
-        high_res_features: list[torch.Tensor],
+        high_res_features: Sequence[torch.Tensor] | SubpixelFeatures,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Official signature and outputs: (mask logits ``BxMx256x256``, IoU ``BxM``,
         the mask tokens ``BxM'xC`` of the outputs used for object pointers, object-score
@@ -103,10 +105,12 @@ class Sam2MaskDecoder(MaskDecoder):
         sparse_prompt_embeddings: torch.Tensor,
         dense_prompt_embeddings: torch.Tensor,
         repeat_image: bool,
-        high_res_features: list[torch.Tensor],
+        high_res_features: Sequence[torch.Tensor] | SubpixelFeatures,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Every output: logits ``Bx4x256x256`` (single first), IoU ``Bx4``, the 4 mask
-        tokens ``Bx4xC`` and object-score logits ``Bx1``."""
+        tokens ``Bx4xC`` and object-score logits ``Bx1``. ``high_res_features``: the
+        official ``[feat_s0, feat_s1]``, or the same already rearranged (a predictor's,
+        made once per image)."""
         output_tokens = torch.cat(
             [self.obj_score_token.weight, self.iou_token.weight, self.mask_tokens.weight], dim=0
         )
@@ -123,19 +127,12 @@ class Sam2MaskDecoder(MaskDecoder):
         hyper_in = torch.stack(
             [mlp(mask_tokens[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], 1
         )
-        upscaled = self._upscale(src.transpose(1, 2).reshape(batch, -1, height, width),
-                                 high_res_features)  # fmt: skip
-        masks = (hyper_in @ upscaled.flatten(2)).view(batch, -1, *upscaled.shape[-2:])
+        if not isinstance(high_res_features, SubpixelFeatures):
+            high_res_features = SubpixelFeatures.of(high_res_features)
+        masks = self._upscaled_masks(src, hyper_in, height, width, high_res_features)
         iou_pred = self.iou_prediction_head(hs[:, 1])
         object_scores = self.pred_obj_score_head(hs[:, 0])
         return masks, iou_pred, mask_tokens, object_scores
-
-    def _upscale(self, src: torch.Tensor, high_res_features: list[torch.Tensor]) -> torch.Tensor:
-        """``BxCx64x64`` -> ``Bx(C/8)x256x256``, adding the high-resolution levels."""
-        first, norm, first_act, second, second_act = self.output_upscaling
-        feat_s0, feat_s1 = high_res_features
-        upscaled = first_act(norm(first(src) + feat_s1))
-        return second_act(second(upscaled) + feat_s0)
 
 
 def stability_scores(mask_logits: torch.Tensor, delta: float = STABILITY_DELTA) -> torch.Tensor:

@@ -20,6 +20,7 @@ from PIL import Image
 from sam_core.embedding import SAM2_PREPROCESSING_VERSION, ImageEmbedding, model_id
 from sam_core.inputs import check_box, check_image, check_mask_input, check_points
 from sam_core.mask_logits import upscale_logits
+from sam_core.modeling.mask_decoder import SubpixelFeatures
 from sam_core.predictor import ImageNotSetError
 from sam_core.sam2.decoding import (
     BOX_BOTTOM_RIGHT_LABEL,
@@ -49,6 +50,8 @@ class SAM2ImagePredictor:
         self._is_batch = False
         self._features: dict[str, object] | None = None
         self._orig_hw: list[tuple[int, int]] | None = None
+        # Per image index: its high-resolution levels in the decoder's row order.
+        self._subpixel_high_res: dict[int, SubpixelFeatures] = {}
 
     # -- images -----------------------------------------------------------------------------
     def preprocess(self, image: np.ndarray) -> torch.Tensor:
@@ -157,11 +160,12 @@ class SAM2ImagePredictor:
         self._require_image()
         prompts = self._prompt_tensors(point_coords, point_labels, box, mask_input,
                                        normalize_coords)  # fmt: skip
-        masks_out, iou, low_res = self._predict(
-            *prompts, multimask_output, return_logits=return_logits
-        )
+        logits, iou, low_res = self._predict(*prompts, multimask_output, return_logits=True)
+        masks = logits[0]
+        if not return_logits:  # the official's bool masks as float: 0 / 1, in place
+            torch.gt(masks, self.mask_threshold, out=masks)
         return (
-            masks_out[0].float().cpu().numpy(),
+            masks.cpu().numpy(),
             iou[0].float().cpu().numpy(),
             low_res[0].float().cpu().numpy(),
         )
@@ -288,9 +292,18 @@ class SAM2ImagePredictor:
             else:
                 points = (corners, corner_labels)
         sparse, dense = self.model.sam_prompt_encoder(points=points, boxes=None, masks=mask_input)
+        return sparse, dense, points is not None and points[0].shape[0] > 1, \
+            self._high_res_rows(img_idx)  # fmt: skip
+
+    def _high_res_rows(self, img_idx: int) -> SubpixelFeatures:
+        """Image ``img_idx``'s high-resolution levels as the decoder reads them, made on
+        its first prompt and kept until the image changes."""
         features: dict = self._features  # type: ignore[assignment]
-        high_res = [level[img_idx].unsqueeze(0) for level in features["high_res_feats"]]
-        return sparse, dense, points is not None and points[0].shape[0] > 1, high_res
+        index = range(len(self._orig_hw))[img_idx]  # type: ignore[arg-type]
+        if index not in self._subpixel_high_res:
+            levels = [level[index].unsqueeze(0) for level in features["high_res_feats"]]
+            self._subpixel_high_res[index] = SubpixelFeatures.of(levels)
+        return self._subpixel_high_res[index]
 
     def _require_image(self) -> None:
         if not self._is_image_set:
