@@ -17,7 +17,10 @@ interleaved after a warm-up, times
   call (Linux ``VmHWM`` after resetting it through ``/proc/self/clear_refs``) minus the
   resident size before it.
 Prints min / median seconds, the ratio to the official and the largest difference of the
-image embeddings, with the CPU's vector features. The official package needs its
+image embeddings, with the CPU's vector features; and the arithmetic floor of
+``set_image``: its matrix products and attention counted in FLOP, over the best float32
+matrix-product rate measured in the same run (no encoder doing that arithmetic in
+float32 can be faster). The official package needs its
 test-only stand-ins for torchvision (``tests/oracle.py``).
 """
 
@@ -133,6 +136,7 @@ def main() -> None:
         click["app click"] += timed(app_click, 1)
 
     memory = measure_memory(official_model, name, args.image) if args.memory else {}
+    gflop, rate = set_image_gflop(ours, image), matrix_product_rate()
 
     print(f"SAM 2.1 {name}, {width}x{height} photo, random weights; {cpu_features()}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
@@ -145,11 +149,47 @@ def main() -> None:
             median = statistics.median(values)
             print(f"  {label_name:15s} min {min(values) * scale:8.2f}  median {median * scale:8.2f}"
                   f"  {reference / median:5.2f}x the official")  # fmt: skip
+    floor = gflop / rate
+    print(f"set_image arithmetic: {gflop:.0f} GFLOP in matrix products and attention; at the "
+          f"best float32 product rate measured now ({rate:.0f} GFLOP/s) that alone takes "
+          f"{floor:.2f} s, so no float32 encoder can be more than "
+          f"{statistics.median(encode['official']) / floor:.2f}x the official here")  # fmt: skip
     if memory:
         print("set_image peak memory growth (MiB), each in a fresh process")
         for which, mib in memory.items():
             print(f"  {which:15s} {mib:8.0f}  {memory['official'] / mib:5.2f}x less than the"
                   " official")  # fmt: skip
+
+
+def set_image_gflop(predictor, image) -> float:
+    """GFLOP of one ``set_image`` of ``predictor``: matrix products, convolutions and
+    attention (2 per multiply-add), counted by PyTorch's ``FlopCounterMode`` (taught the
+    CPU attention kernel)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def attention_flop(query, key, value, *args, out_shape=None, **kwargs) -> int:
+        batch, heads, queries, width = query
+        return 2 * batch * heads * queries * key[-2] * (width + value[-1])
+
+    kernel = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    counter = FlopCounterMode(display=False, custom_mapping={kernel: attention_flop})
+    with torch.inference_mode(), counter:
+        predictor.set_image(image)
+    return counter.get_total_flops() / 1e9
+
+
+def matrix_product_rate() -> float:
+    """The best float32 matrix-product rate (GFLOP/s) of a few of Hiera's product shapes
+    on this CPU now: the pace of the arithmetic no encoder can avoid."""
+    import torch
+
+    best = 0.0
+    for rows, inner, cols in ((4096, 384, 1536), (4096, 1536, 384), (1024, 768, 3072)):
+        a, b = torch.randn(rows, inner), torch.randn(inner, cols)
+        seconds = min(timed(lambda a=a, b=b: a @ b, 5)[1:])
+        best = max(best, 2 * rows * inner * cols / seconds / 1e9)
+    return best
 
 
 def measure_memory(official_model, name: str, image_path: str) -> dict[str, float]:

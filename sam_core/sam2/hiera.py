@@ -24,6 +24,9 @@ from sam_core.modeling.image_encoder import window_partition, window_unpartition
 from sam_core.modeling.mask_decoder import MLP
 
 Q_STRIDE = 2  # every pooled stage halves the grid
+#: Tokens per piece of work at inference (see ``MultiScaleBlock.forward``): stage 1's
+#: MLP hidden layer for 4096 tokens is 6 MiB.
+CHUNK_TOKENS = 4096
 
 
 def _pool(x: torch.Tensor) -> torch.Tensor:
@@ -80,10 +83,47 @@ class MultiScaleBlock(nn.Module):
             self.proj = nn.Linear(dim, dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The official block's arithmetic, with the attention's output projection
-        applied after un-windowing, where it skips the padding tokens.
+        """The official block's arithmetic (``BxHxWxC`` -> ``BxH'xW'xC_out``).
+
+        Without autograd, in pieces of about ``CHUNK_TOKENS`` tokens that stay in the
+        CPU's cache: a windowed block attends one strip of whole windows at a time, and
+        the MLP runs on rows of tokens, adding into the attention's output in place. No
+        token's value depends on another piece (windows are independent, the MLP is per
+        token), so the values are the official's; the peak memory is a few pieces'
+        temporaries instead of whole-grid ones (the MLP's hidden layer is 4 grids wide).
         Plain PyTorch kernels: oneDNN's fused linear + GELU / residual ones (our ViT's
-        ``fused_ops``) were slower here in one interleaved trial (2 CPUs, AVX2)."""
+        ``fused_ops``) were slower here (2 CPUs, AVX2)."""
+        if torch.is_grad_enabled():  # the official order, for training
+            x = self._attention_residual(x)
+            return x + self.mlp(self.norm2(x))
+        x = self._attention_in_strips(x)
+        rows = x.view(-1, x.shape[-1])
+        for start in range(0, rows.shape[0], CHUNK_TOKENS):
+            part = rows[start : start + CHUNK_TOKENS]
+            part.add_(self.mlp(self.norm2(part)))
+        return x
+
+    def _attention_in_strips(self, x: torch.Tensor) -> torch.Tensor:
+        """``shortcut + proj(attention(norm1(x)))`` computed a strip of whole windows
+        (full width, a multiple of the window in height) at a time; global attention
+        blocks attend over the whole grid at once."""
+        batch, height, width, _ = x.shape
+        window = self.window_size
+        strip = window * max(1, CHUNK_TOKENS // (window * width)) if window > 0 else height
+        if strip >= height:
+            return self._attention_residual(x)
+        stride = Q_STRIDE if self.q_pool else 1  # the strips' heights are even when pooling
+        out = x.new_empty(batch, height // stride, width // stride, self.dim_out)
+        for start in range(0, height, strip):
+            piece = x[:, start : start + strip]
+            rows = slice(start // stride, (start + piece.shape[1]) // stride)
+            self._attention_residual(piece, out=out[:, rows])
+        return out
+
+    def _attention_residual(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``shortcut + proj(attention(norm1(x)))`` on a grid (or a strip of one), into
+        ``out`` if given. The attention's output projection is applied after
+        un-windowing, where it skips the padding tokens."""
         shortcut = x
         x = self.norm1(x)
         if self.dim != self.dim_out:
@@ -100,8 +140,9 @@ class MultiScaleBlock(nn.Module):
                 height, width = shortcut.shape[1:3]
                 padded = (-(-height // window) * window, -(-width // window) * window)
             x = window_unpartition(x, window, padded, shortcut.shape[1:3])
-        x = shortcut + self.attn.proj(x)
-        return x + self.mlp(self.norm2(x))
+        if out is None:
+            return shortcut + self.attn.proj(x)
+        return torch.add(shortcut, self.attn.proj(x), out=out)
 
 
 class Hiera(nn.Module):

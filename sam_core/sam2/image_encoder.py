@@ -14,13 +14,13 @@ Names and shapes as the official ``sam2.modeling.backbones.image_encoder``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sam_core.sam2.hiera import Hiera
+from sam_core.sam2.hiera import CHUNK_TOKENS, Hiera
 
 
 class PositionEmbeddingSine(nn.Module):
@@ -86,6 +86,57 @@ class FpnNeck(nn.Module):
             out[level] = previous = lateral
         return out
 
+    def forward_rows(
+        self, features: Sequence[torch.Tensor], projections: Mapping[int, nn.Conv2d]
+    ) -> list[torch.Tensor]:
+        """:meth:`forward` at inference, a level's 1x1 convolutions as products on its
+        token rows (the trunk's maps are channels-last in memory), ``CHUNK_TOKENS`` rows
+        at a time; a level in ``projections`` leaves through that 1x1 convolution (SAM 2's
+        ``conv_s0`` / ``conv_s1``), its ``d_model`` map made only a chunk at a time unless
+        a higher-resolution level adds it top-down. Same values as :meth:`forward` then
+        the projections, up to float rounding; maps ``BxCxHxW`` (contiguous)."""
+        last = len(self.convs) - 1
+        out: list[torch.Tensor] = [torch.empty(0)] * len(features)
+        previous = None
+        for level in range(last, -1, -1):
+            grid = features[level].permute(0, 2, 3, 1)  # B x H x W x C (a view, usually)
+            rows = grid.reshape(-1, grid.shape[-1])
+            lateral = self.convs[last - level].conv
+            top_down = None
+            if level in self.fpn_top_down_levels and previous is not None:
+                top_down = _upsample_rows(previous).reshape(-1, previous.shape[-1])
+            keep = level - 1 in self.fpn_top_down_levels or level not in projections
+            projection = projections.get(level)
+            kept = rows.new_empty(rows.shape[0], lateral.out_channels) if keep else None
+            result = kept
+            if projection is not None:
+                result = rows.new_empty(rows.shape[0], projection.out_channels)
+            for start in range(0, rows.shape[0], CHUNK_TOKENS):
+                chunk = slice(start, start + CHUNK_TOKENS)
+                mapped = _pointwise(lateral, rows[chunk])
+                if top_down is not None:
+                    mapped += top_down[chunk]
+                if kept is not None:
+                    kept[chunk] = mapped
+                if projection is not None:
+                    result[chunk] = _pointwise(projection, mapped)
+            if kept is not None:
+                previous = kept.view(*grid.shape[:3], -1)
+            out[level] = result.view(*grid.shape[:3], -1).permute(0, 3, 1, 2).contiguous()
+        return out
+
+
+def _pointwise(conv: nn.Conv2d, rows: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution on ``N x C_in`` token rows -> ``N x C_out``."""
+    return F.linear(rows, conv.weight.view(conv.out_channels, -1), conv.bias)
+
+
+def _upsample_rows(grid: torch.Tensor) -> torch.Tensor:
+    """2x nearest upsampling of a ``BxHxWxC`` grid -> ``Bx2Hx2WxC`` (contiguous)."""
+    batch, height, width, channels = grid.shape
+    doubled = grid[:, :, None, :, None].expand(batch, height, 2, width, 2, channels)
+    return doubled.reshape(batch, 2 * height, 2 * width, channels)
+
 
 class Sam2ImageEncoder(nn.Module):
     """Trunk + neck; ``scalp`` lowest-resolution levels dropped (1 for SAM 2)."""
@@ -104,4 +155,18 @@ class Sam2ImageEncoder(nn.Module):
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         """``Bx3x1024x1024`` normalised -> the feature maps, high resolution first."""
         features = self.neck(self.trunk(image))
+        return features[: len(features) - self.scalp]
+
+    def projected_levels(
+        self, image: torch.Tensor, projections: Sequence[nn.Conv2d]
+    ) -> list[torch.Tensor]:
+        """:meth:`forward`, the first ``len(projections)`` (highest-resolution) levels
+        each through its projection (SAM 2's ``conv_s0``, ``conv_s1``). At inference the
+        neck works on token rows (:meth:`FpnNeck.forward_rows`): its largest map, 256
+        channels at stride 4, then never exists whole."""
+        if torch.is_grad_enabled():
+            levels = self.forward(image)
+            return [conv(level) for conv, level in zip(projections, levels, strict=False)] + \
+                levels[len(projections) :]  # fmt: skip
+        features = self.neck.forward_rows(self.trunk(image), dict(enumerate(projections)))
         return features[: len(features) - self.scalp]

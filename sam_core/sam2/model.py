@@ -72,7 +72,13 @@ class Sam2(nn.Module):
 
     def image_features(self, image: torch.Tensor) -> Sam2Features:
         """``Bx3x1024x1024`` normalised input -> the features the heads use."""
-        high, mid, low = self.image_encoder(image)
-        decoder = self.sam_mask_decoder
+        feat_s0, feat_s1, low = self.encoder_levels(image)
         image_embed = low + self.no_mem_embed.view(1, -1, 1, 1)
-        return Sam2Features(image_embed, [decoder.conv_s0(high), decoder.conv_s1(mid)])
+        return Sam2Features(image_embed, [feat_s0, feat_s1])
+
+    def encoder_levels(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """``Bx3x1024x1024`` normalised input -> the encoder's three levels, the two
+        high-resolution ones through the decoder's ``conv_s0`` / ``conv_s1``:
+        ``[Bx32x256x256, Bx64x128x128, Bx256x64x64]``."""
+        decoder = self.sam_mask_decoder
+        return self.image_encoder.projected_levels(image, (decoder.conv_s0, decoder.conv_s1))

@@ -106,10 +106,8 @@ class Sam2Tracker(Sam2):
     # -- features ------------------------------------------------------------------------
     def frame_features(self, image: torch.Tensor) -> FrameFeatures:
         """``Bx3x1024x1024`` normalised -> the features tracking uses."""
-        high, mid, low = self.image_encoder(image)
-        decoder = self.sam_mask_decoder
-        return FrameFeatures(low, [decoder.conv_s0(high), decoder.conv_s1(mid)],
-                             self._position(low))  # fmt: skip
+        feat_s0, feat_s1, low = self.encoder_levels(image)
+        return FrameFeatures(low, [feat_s0, feat_s1], self._position(low))
 
     # -- one frame -----------------------------------------------------------------------
     def track_step(
