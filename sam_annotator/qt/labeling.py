@@ -303,13 +303,19 @@ class LabelingController(QObject):
 
     # -- document edits ----------------------------------------------------------------
     def undo(self) -> None:
+        """The last prompt of the object being segmented, else the newest accept still
+        being converted (when it lands), else the last document edit."""
         if self.session.is_active:
             self._submit(self.session.undo())
             self._show_session()
+        elif self.writer.converting:
+            self.writer.undo_on_arrival()
         elif self.undo_stack.can_undo:
             self.undo_stack.undo()
 
     def redo(self) -> None:
+        if self.writer.cancel_undo_on_arrival():
+            return
         if self.undo_stack.can_redo:
             self.undo_stack.redo()
 

@@ -6,6 +6,11 @@ image's other annotations when "do not overlap" is on, parts smaller than
 ``min_part_area`` dropped. On arrival it becomes a new annotation of the current category
 (the image marked in progress), or the new shape of the annotation it ``replaces``.
 ``converting`` counts the masks still on their way, so the labeling loop can say so.
+
+Ctrl+Z pressed while masks are still on their way means "undo that accept", not the
+step before it (an annotation of another image, perhaps): :meth:`undo_on_arrival`
+remembers it, and the newest accepts are undone as they land (so Ctrl+Shift+Z brings
+them back); :meth:`cancel_undo_on_arrival` takes such a request back.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class MaskWriter(QObject):
         self.min_part_area: float = ACCEPT_MIN_PART_AREA  # pixels; parts below are dropped
         self.no_overlap = False  # new masks keep out of the image's other annotations
         self._converting = 0
+        self._undo_on_arrival = 0  # how many of the newest conversions to undo on arrival
         self._keys = itertools.count()
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
@@ -71,6 +77,20 @@ class MaskWriter(QObject):
     def converting(self) -> int:
         """Masks still being converted to polygons (queued or running)."""
         return self._converting
+
+    def undo_on_arrival(self) -> None:
+        """Undo the newest accept still being converted, as soon as it lands (the
+        caller checked :attr:`converting`)."""
+        self._undo_on_arrival = min(self._undo_on_arrival + 1, self._converting)
+        self.message.emit("Undo: the accepted mask is undone as soon as it is converted")
+
+    def cancel_undo_on_arrival(self) -> bool:
+        """Take back the newest :meth:`undo_on_arrival` request; False if none."""
+        if not self._undo_on_arrival:
+            return False
+        self._undo_on_arrival -= 1
+        self.message.emit("Redo: the accepted mask is kept")
+        return True
 
     def convert(
         self, image_id: int, make_mask: Callable[[], np.ndarray], replaces: int | None
@@ -118,29 +138,43 @@ class MaskWriter(QObject):
     def _on_finished(self, key: Hashable, result: object) -> None:
         if not self.owns(key) or not isinstance(result, ConvertedMask):
             return
-        self._converting -= 1
+        undo = self._arrived()
         if not result.polygons:
             self.message.emit("Nothing to accept: the mask is empty.")
             return
         extra = f" ({result.dropped_parts} tiny parts dropped)" if result.dropped_parts else ""
         if result.replaces is None:
-            self.add(result.image_id, result.polygons, extra)
+            landed = self.add(result.image_id, result.polygons, extra)
         else:
-            self._replace(result.replaces, result.polygons, extra)
+            landed = self._replace(result.replaces, result.polygons, extra)
+        if landed and undo:
+            text = self.undo_stack.undo_text
+            self.undo_stack.undo()
+            self.message.emit(f"Undid {text.lower()}")
 
     def _on_failed(self, key: Hashable, error: BaseException) -> None:
         if self.owns(key):
-            self._converting -= 1
+            self._arrived()
             self.message.emit(f"Not accepted: {describe(error)}")
 
-    def _replace(self, annotation_id: int, polygons: list[list[float]], extra: str) -> None:
-        """A refined or painted mask becomes its annotation's shape: one undoable step."""
+    def _arrived(self) -> bool:
+        """One conversion is back: whether it is among the newest ones to undo."""
+        self._converting -= 1
+        if self._undo_on_arrival > self._converting:
+            self._undo_on_arrival -= 1
+            return True
+        return False
+
+    def _replace(self, annotation_id: int, polygons: list[list[float]], extra: str) -> bool:
+        """A refined or painted mask becomes its annotation's shape: one undoable step
+        (False, with the reason in a message, when it cannot)."""
         if not self.document.has_annotation(annotation_id):
             self.message.emit(f"Not refined: #{annotation_id} was deleted meanwhile")
-            return
+            return False
         try:
             self.undo_stack.push(EditPolygon(annotation_id, polygons))
         except DocumentError as error:
             self.message.emit(f"Not refined: {error}")
-            return
+            return False
         self.message.emit(f"Refined #{annotation_id}{extra}")
+        return True

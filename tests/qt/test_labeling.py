@@ -266,6 +266,51 @@ def test_keys_pressed_while_work_is_queued_are_kept_and_said(qtbot, setup):
     assert controller.session.chosen.payload[:2] == (150, 100)
 
 
+def test_ctrl_z_while_an_accept_converts_undoes_it_not_the_step_before(qtbot, setup):
+    """Enter then Ctrl+Z at once: the mask is still being converted, so the newest
+    finished step is an earlier annotation (here of the same image; in the app often of
+    another image). That one must stay; the new accept is undone when it lands, and
+    Ctrl+Shift+Z brings it back."""
+    controller, document, undo_stack, _, encodings, image, rgb = setup
+    gate = threading.Event()
+    segmenter = _SlowAccepts(gate)
+    controller.set_segmenter(segmenter)
+    encodings[image.id] = segmenter.encode(rgb)
+    messages: list[str] = []
+    controller.message.connect(messages.append)
+    gate.set()
+    controller.add_point(50, 50, True)
+    _wait_answer(qtbot, controller)
+    controller.accept()
+    qtbot.waitUntil(lambda: len(document.annotations(image.id)) == 1, timeout=5000)
+    (earlier,) = document.annotations(image.id)
+    gate.clear()
+    controller.add_point(150, 100, True)
+    _wait_answer(qtbot, controller)
+    controller.accept()  # its conversion waits on the gate
+    controller.undo()
+    assert document.annotations(image.id) == (earlier,)
+    assert "undone as soon as it is converted" in messages[-1]
+    gate.set()
+    qtbot.waitUntil(lambda: not controller.writer.converting, timeout=5000)
+    assert document.annotations(image.id) == (earlier,)
+    assert messages[-1] == "Undid add annotation"
+    controller.redo()
+    assert len(document.annotations(image.id)) == 2
+    # Undo then redo while converting: the accept is kept.
+    gate.clear()
+    controller.add_point(100, 30, True)
+    _wait_answer(qtbot, controller)
+    controller.accept()
+    controller.undo()
+    controller.redo()
+    assert messages[-1] == "Redo: the accepted mask is kept"
+    gate.set()
+    qtbot.waitUntil(lambda: not controller.writer.converting, timeout=5000)
+    assert len(document.annotations(image.id)) == 3
+    assert undo_stack.can_undo and not undo_stack.can_redo
+
+
 def test_tab_while_waiting_applies_to_the_new_candidates(qtbot, setup):
     controller, *_ = setup
     _encode(setup)
