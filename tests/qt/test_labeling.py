@@ -94,6 +94,7 @@ def test_accept_adds_one_annotation_undoably_and_marks_the_image_started(qtbot, 
     assert document.image(image.id).status is ImageStatus.NOT_STARTED
     controller.redo()
     assert len(document.annotations(image.id)) == 1
+    assert document.image(image.id).status is ImageStatus.IN_PROGRESS
 
 
 def test_ctrl_z_removes_the_last_prompt_before_it_touches_the_document(qtbot, setup):
