@@ -102,6 +102,10 @@ class ImagesDock(QWidget):
             if image.id in self._items:
                 self.refresh_row(image.id, apply_filter=False)
         self._apply_filter()
+        # Under X11 (seen with Xvfb) the current row kept showing "to do" after a redo
+        # set it started in the same event-loop turn, though its text had changed (its
+        # width changes the ResizeToContents column): repaint the visible rows.
+        self.tree.viewport().update()
 
     def refresh_row(self, image_id: int, apply_filter: bool = True) -> None:
         item = self._items.get(image_id)
