@@ -273,8 +273,8 @@ class SAM2ImagePredictor:
 
     def _embed_prompts(self, point_coords, point_labels, boxes, mask_input, img_idx):
         """(sparse, dense prompt embeddings, one image for several prompt sets?, the
-        image's high-resolution levels). A box goes first, as two points labelled 2 and
-        3, as the official predictor does."""
+        image's high-resolution levels in the decoder's row order). A box goes first,
+        as two points labelled 2 and 3, as the official predictor does."""
         points = None
         if point_coords is not None:
             points = (point_coords, point_labels)
@@ -292,8 +292,8 @@ class SAM2ImagePredictor:
             else:
                 points = (corners, corner_labels)
         sparse, dense = self.model.sam_prompt_encoder(points=points, boxes=None, masks=mask_input)
-        return sparse, dense, points is not None and points[0].shape[0] > 1, \
-            self._high_res_rows(img_idx)  # fmt: skip
+        repeat_image = points is not None and points[0].shape[0] > 1
+        return sparse, dense, repeat_image, self._high_res_rows(img_idx)
 
     def _high_res_rows(self, img_idx: int) -> SubpixelFeatures:
         """Image ``img_idx``'s high-resolution levels as the decoder reads them, made on
