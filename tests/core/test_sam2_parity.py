@@ -126,6 +126,33 @@ def test_the_real_trunks_match_the_official(config, real_data):
         assert_close(a, b, "click")
 
 
+def test_a_batch_of_images_matches_the_official_batch(pair, real_data):
+    """``set_image_batch`` of two photos of different sizes: every feature level of each
+    (the encoder works in strips and row chunks over the whole batch) and a click on the
+    second image, against the official ``set_image_batch`` / ``predict_batch``."""
+    official, ours = pair
+    images = [photo(real_data, "dog.jpg", 400, 480),
+              photo(real_data, "skateboard_portrait.jpg", 480, 360)]  # fmt: skip
+    official.set_image_batch(images)
+    ours.set_image_batch(images)
+    assert ours._orig_hw == [(400, 480), (480, 360)]
+    assert_close(ours._features["image_embed"], official._features["image_embed"].numpy(),
+                 "batch embed")  # fmt: skip
+    for a, b in zip(ours._features["high_res_feats"], official._features["high_res_feats"],
+                    strict=True):  # fmt: skip
+        assert a.shape == b.shape
+        assert_close(a, b.numpy(), "batch high-res")
+    click = np.array([[200.0, 300.0]])
+    expected = official.predict_batch([click, click], [np.array([1]), np.array([1])],
+                                      return_logits=True)  # fmt: skip
+    coords = torch.tensor(click * 1024 / np.array([360, 480]), dtype=torch.float)[None]
+    masks, iou, low_res = ours._predict(coords, torch.ones(1, 1, dtype=torch.int),
+                                        img_idx=1, return_logits=True)  # fmt: skip
+    assert_close(masks[0], expected[0][1], "batch click: logits")
+    assert_close(iou[0], expected[1][1], "batch click: IoU")
+    assert_close(low_res[0], expected[2][1], "batch click: low-res logits")
+
+
 def test_all_outputs_at_low_res_and_an_exported_embedding_predict_the_same(pair, real_data):
     """What the app uses: the 3 multimask outputs and the single one from one call, and
     an image's features (all levels) exported and restored in another predictor."""
