@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass, replace
 
+from sam_annotator.model.commands import SetImageStatus
 from sam_annotator.model.document import Document, DocumentError
 from sam_annotator.model.records import (
     Annotation,
@@ -55,13 +56,13 @@ class StartTrack(Command):
 @dataclass
 class _FrameChange:
     """What one frame's answer did: ``old`` (with its z-order index) removed or replaced,
-    ``new`` added or put in its place (either may be None); ``started``: the image was
-    not started and is now in progress (as when a person adds an annotation)."""
+    ``new`` added or put in its place (either may be None); ``started``: the image marked
+    in progress when a shape is added to a not-started one (as when a person adds one)."""
 
     old: Annotation | None
     index: int | None
     new: Annotation | None
-    started: bool = False
+    started: SetImageStatus | None = None
 
 
 def _track_annotation(document: Document, image_id: int, track_id: int) -> Annotation | None:
@@ -103,15 +104,13 @@ class PropagatedShape(Command):
                 document.remove_annotations([change.old.id])
             elif change.new is not None:
                 document.insert_annotations([change.new])
-            if change.started:
-                image = document.image(change.new.image_id)
-                document.replace_image(replace(image, status=ImageStatus.IN_PROGRESS))
+            if change.started is not None:
+                change.started.redo(document)
 
     def undo(self, document: Document) -> None:
         for change in reversed(self._changes):
-            if change.started:
-                image = document.image(change.new.image_id)
-                document.replace_image(replace(image, status=ImageStatus.NOT_STARTED))
+            if change.started is not None:
+                change.started.undo(document)
             if change.old is not None and change.new is not None:
                 document.replace_annotations([change.old])
             elif change.old is not None:
@@ -144,8 +143,9 @@ class PropagatedShape(Command):
         index = None
         if old is not None and new is None:
             index = [a.id for a in document.annotations(self.image_id)].index(old.id)
-        status = document.image(self.image_id).status
-        started = old is None and status is ImageStatus.NOT_STARTED  # a shape is added
+        started = None
+        if old is None and document.image(self.image_id).status is ImageStatus.NOT_STARTED:
+            started = SetImageStatus(self.image_id, ImageStatus.IN_PROGRESS)
         self._changes.append(_FrameChange(old, index, new, started))
 
     @property

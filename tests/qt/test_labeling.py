@@ -241,14 +241,22 @@ class _SlowAccepts(FakeSegmenter):
         return super().render(encoded, candidate, size)
 
 
-def test_keys_pressed_while_work_is_queued_are_kept_and_said(qtbot, setup):
-    controller, document, _, _, encodings, image, rgb = setup
+def _slow_accepts(setup) -> tuple[threading.Event, list[str]]:
+    """The controller on an encoded image with a `_SlowAccepts` engine: (its gate, closed;
+    the controller's messages, as they come)."""
+    controller, _, _, _, encodings, image, rgb = setup
     gate = threading.Event()
     segmenter = _SlowAccepts(gate)
     controller.set_segmenter(segmenter)
     encodings[image.id] = segmenter.encode(rgb)
     messages: list[str] = []
     controller.message.connect(messages.append)
+    return gate, messages
+
+
+def test_keys_pressed_while_work_is_queued_are_kept_and_said(qtbot, setup):
+    controller, document, _, _, _, image, _ = setup
+    gate, messages = _slow_accepts(setup)
     controller.add_point(50, 50, True)
     _wait_answer(qtbot, controller)
     controller.accept()  # its conversion now waits on the gate
@@ -272,13 +280,8 @@ def test_ctrl_z_while_an_accept_converts_undoes_it_not_the_step_before(qtbot, se
     finished step is an earlier annotation (here of the same image; in the app often of
     another image). That one must stay; the new accept is undone when it lands, and
     Ctrl+Shift+Z brings it back."""
-    controller, document, undo_stack, _, encodings, image, rgb = setup
-    gate = threading.Event()
-    segmenter = _SlowAccepts(gate)
-    controller.set_segmenter(segmenter)
-    encodings[image.id] = segmenter.encode(rgb)
-    messages: list[str] = []
-    controller.message.connect(messages.append)
+    controller, document, undo_stack, _, _, image, _ = setup
+    gate, messages = _slow_accepts(setup)
     gate.set()
     controller.add_point(50, 50, True)
     _wait_answer(qtbot, controller)
